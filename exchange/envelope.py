@@ -1,0 +1,85 @@
+"""The envelope: who sent a message, what it is, and how to find it again.
+
+The payload is the XML document itself and travels unchanged; the envelope
+travels beside it (HTTP headers on REST, record headers on the backbone).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+# Hub ids are derived from (sender, sender's message id), so a resubmission
+# maps to the same hub id on any process: the basis of idempotent submission.
+_HUB_ID_NAMESPACE = uuid.UUID("6f1d7c64-5a8e-4e0b-9a55-3c0c2f0b7e21")
+
+HEADER_PREFIX = "x-exchange-"
+
+
+def hub_id_for(sender: str, message_id: str) -> str:
+    """The hub's id of the message that ``sender`` calls ``message_id``."""
+    return str(uuid.uuid5(_HUB_ID_NAMESPACE, f"{sender}\x00{message_id}"))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Header fields of one message (see the REST contract in README.md)."""
+
+    id: str
+    sender: str
+    message_id: str
+    message_type: str
+    correlation_id: str
+    created_at: str = field(default_factory=lambda: utc_now().isoformat())
+    schema_version: str | None = None
+    priority: int = 5
+    classification: str = "unclassified"
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        sender: str,
+        message_type: str,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+        schema_version: str | None = None,
+    ) -> Envelope:
+        message_id = message_id or str(uuid.uuid4())
+        hub_id = hub_id_for(sender, message_id)
+        return cls(
+            id=hub_id,
+            sender=sender,
+            message_id=message_id,
+            message_type=message_type,
+            correlation_id=correlation_id or hub_id,
+            schema_version=schema_version,
+        )
+
+    def to_headers(self) -> dict[str, str]:
+        """Envelope as flat string headers (backbone records, outbound HTTP)."""
+        return {
+            f"{HEADER_PREFIX}{k.replace('_', '-')}": str(v)
+            for k, v in asdict(self).items()
+            if v is not None
+        }
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str]) -> Envelope:
+        values: dict[str, Any] = {}
+        for name, value in headers.items():
+            if name.startswith(HEADER_PREFIX):
+                values[name[len(HEADER_PREFIX) :].replace("-", "_")] = value
+        if "priority" in values:
+            values["priority"] = int(values["priority"])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def with_type(self, message_type: str, schema_version: str | None) -> Envelope:
+        return replace(self, message_type=message_type, schema_version=schema_version)
