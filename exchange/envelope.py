@@ -7,7 +7,7 @@ travels beside it (HTTP headers on REST, record headers on the backbone).
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,11 +64,13 @@ class Envelope:
 
     def to_headers(self) -> dict[str, str]:
         """Envelope as flat string headers (backbone records, outbound HTTP)."""
-        return {
-            f"{HEADER_PREFIX}{k.replace('_', '-')}": str(v)
-            for k, v in asdict(self).items()
-            if v is not None
-        }
+        # Built field by field: dataclasses.asdict deep-copies and costs ~15 µs a call.
+        headers = {}
+        for name, header in _HEADER_NAMES:
+            value = getattr(self, name)
+            if value is not None:
+                headers[header] = str(value)
+        return headers
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Envelope:
@@ -83,3 +85,8 @@ class Envelope:
 
     def with_type(self, message_type: str, schema_version: str | None) -> Envelope:
         return replace(self, message_type=message_type, schema_version=schema_version)
+
+
+_HEADER_NAMES = tuple(
+    (f.name, f"{HEADER_PREFIX}{f.name.replace('_', '-')}") for f in fields(Envelope)
+)

@@ -38,16 +38,19 @@ class Settings(BaseSettings):
     @classmethod
     def _home_exists(cls, value: Path) -> Path:
         if not value.is_dir():
-            raise ValueError(f"folder {value} does not exist; point EXCHANGE_HOME at the folder "
-                             "holding schemas/, adapters/ and routes/")
+            raise ValueError(
+                f"folder {value} does not exist; point EXCHANGE_HOME at the folder "
+                "holding schemas/, adapters/ and routes/"
+            )
         return value.resolve()
 
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
-        if value != "embedded" and not value.startswith(("embedded://", "kafka://")):
-            raise ValueError(f"unknown backbone {value!r}; use 'embedded' or "
-                             "'embedded:///path/log.db'")
+        if value != "embedded" and not value.startswith("embedded://"):
+            raise ValueError(
+                f"unknown backbone {value!r}; use 'embedded' or 'embedded:///path/log.db'"
+            )
         return value
 
     @property

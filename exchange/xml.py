@@ -90,7 +90,8 @@ def parse(
         ) from exc
     tree = root.getroottree()
     docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    doctype = getattr(docinfo, "doctype", "")  # missing from the type stubs
+    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise UnsafeXml("DOCTYPE declarations are refused; remove the DOCTYPE and send plain XML")
     _check_depth(root, max_depth)
     return tree

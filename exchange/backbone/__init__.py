@@ -1,0 +1,41 @@
+"""The backbone: publish durably, consume as a group, commit.
+
+``open_backbone`` turns the ``EXCHANGE_BACKBONE`` setting into a backbone object; the caller
+starts it (``await backbone.start()``) and closes it.
+"""
+
+from __future__ import annotations
+
+from exchange.backbone.base import (
+    Backbone,
+    Capabilities,
+    ConsumedRecord,
+    Consumer,
+    Record,
+    TopicPartition,
+)
+from exchange.backbone.embedded import EmbeddedBackbone
+from exchange.errors import ConfigError
+from exchange.settings import Settings
+
+__all__ = [
+    "Backbone",
+    "Capabilities",
+    "ConsumedRecord",
+    "Consumer",
+    "EmbeddedBackbone",
+    "Record",
+    "TopicPartition",
+    "open_backbone",
+]
+
+
+def open_backbone(settings: Settings) -> Backbone:
+    """The backbone named by ``settings.backbone`` (not started yet)."""
+    spec = settings.backbone
+    if spec == "embedded" or spec.startswith("embedded://"):
+        return EmbeddedBackbone(settings.backbone_path)
+    raise ConfigError(
+        f"EXCHANGE_BACKBONE={spec!r} names no known backbone; the backbones are 'embedded' "
+        "(SQLite log in the data folder) and 'embedded:///path/to/log.db'"
+    )

@@ -1,0 +1,39 @@
+"""The store: sender keys, the message index and audit trail, dead letters (SQLAlchemy 2, async)."""
+
+from __future__ import annotations
+
+from exchange.store.db import create_engine, create_tables, sessions
+from exchange.store.index import DeadLetter, Indexer, message_status
+from exchange.store.keys import Identity, KeyInfo, KeyStore, hash_key
+from exchange.store.queries import Queries
+
+
+class Store:
+    """One database: SQLite by default, PostgreSQL by URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._sessions = sessions(self.engine)
+        self.keys = KeyStore(self._sessions)
+        self.index = Indexer(self.engine, self._sessions)
+        self.queries = Queries(self._sessions)
+
+    async def start(self) -> None:
+        await create_tables(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+__all__ = [
+    "DeadLetter",
+    "Identity",
+    "Indexer",
+    "KeyInfo",
+    "KeyStore",
+    "Queries",
+    "Store",
+    "hash_key",
+    "message_status",
+]

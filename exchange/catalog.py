@@ -1,0 +1,49 @@
+"""What the hub knows from its home folder: schemas, adapters and the routing table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from exchange.adapters import AdapterRegistry
+from exchange.routing import LintProblem, RoutingTable, lint
+from exchange.schemas import MessageSchema, SchemaRegistry
+
+
+@dataclass(frozen=True)
+class Catalog:
+    home: Path
+    schemas: SchemaRegistry
+    adapters: AdapterRegistry
+    routing: RoutingTable
+
+    @classmethod
+    def load(cls, home: Path) -> Catalog:
+        """Load and compile everything; raises ConfigError naming each file at fault."""
+        return cls(
+            home=home,
+            schemas=SchemaRegistry.load(home / "schemas"),
+            adapters=AdapterRegistry.load(home / "adapters"),
+            routing=RoutingTable.load(home / "routes"),
+        )
+
+    @staticmethod
+    def type_names(schema: MessageSchema) -> frozenset[str]:
+        """Every name a route or permission may use for this message type."""
+        return _type_names(schema.name, schema.qname)
+
+    def lint(self) -> list[LintProblem]:
+        names = {s.name for s in self.schemas} | {s.qname for s in self.schemas}
+        return lint(
+            self.home / "routes",
+            schema_names=names,
+            adapter_names={a.spec.name for a in self.adapters},
+            resolve_chain=self.adapters.chain,
+        )
+
+
+@lru_cache(maxsize=1024)
+def _type_names(name: str, qname: str) -> frozenset[str]:
+    # One frozenset per type: the routing table caches its answers by this set.
+    return frozenset((name, qname))

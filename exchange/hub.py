@@ -1,0 +1,81 @@
+"""The hub in one process: front door, router, delivery and indexer around one backbone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from exchange.backbone import Backbone, open_backbone
+from exchange.catalog import Catalog
+from exchange.egress import EgressRegistry
+from exchange.pipeline.delivery import Delivery
+from exchange.pipeline.indexer import IndexWriter
+from exchange.pipeline.intake import Intake
+from exchange.pipeline.router import Router
+from exchange.settings import Settings
+from exchange.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog.load(settings.home)
+        self.store = Store(settings.resolved_database_url)
+        self.backbone: Backbone = open_backbone(settings)
+        self.egress = EgressRegistry()
+        self.intake = Intake(
+            settings=settings,
+            backbone=self.backbone,
+            keys=self.store.keys,
+            queries=self.store.queries,
+            catalog=self.current_catalog,
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def current_catalog(self) -> Catalog:
+        return self.catalog
+
+    async def start(self, *, workers: bool = True) -> None:
+        await self.store.start()
+        await self.backbone.start()
+        await self.egress.start()
+        if workers:
+            self._spawn("router", Router(self.backbone, self.current_catalog).run)
+            self._spawn(
+                "delivery",
+                Delivery(
+                    self.backbone,
+                    self.egress,
+                    self.current_catalog,
+                    self.settings.delivery_concurrency,
+                ).run,
+            )
+            self._spawn("indexer", IndexWriter(self.backbone, self.store).run)
+
+    def _spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            while not self._stop.is_set():
+                try:
+                    await run(self._stop)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s worker crashed; restarting in 1 s", name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        await self.egress.close()
+        await self.backbone.close()
+        await self.store.close()

@@ -1,0 +1,189 @@
+"""The REST front door (FastAPI): the contract departmental systems build against.
+
+See README.md "REST contract".  Everything here is transport: reading headers
+and body within limits, mapping errors to problem+json; the decisions are
+made by exchange.pipeline.intake, shared with every other front door.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from exchange.errors import (
+    ExchangeError,
+    Forbidden,
+    PayloadTooLarge,
+    RejectedMessage,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+from exchange.hub import Hub
+from exchange.pipeline.intake import Submission
+from exchange.pipeline.replay import UnknownDeadLetter, replay
+from exchange.store import Identity
+
+PROBLEM = "application/problem+json"
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _rejection(exc: RejectedMessage) -> JSONResponse:
+    errors = [p.as_dict() for p in exc.problems]
+    response = problem(exc.status, exc.title, exc.detail, errors=errors)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="exchange"'
+    return response
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _is_xml(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in XML_TYPES or (media.startswith("application/") and media.endswith("+xml"))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLarge(
+        f"message is over the limit of {limit} bytes; send a smaller document or ask the "
+        "operators to raise EXCHANGE_MAX_MESSAGE_BYTES"
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(hub: Hub) -> FastAPI:
+    app = FastAPI(
+        title="Exchange hub",
+        version="1",
+        summary="Submit XML messages; see where they went.",
+    )
+
+    @app.exception_handler(RejectedMessage)
+    async def rejected(_: Request, exc: RejectedMessage) -> JSONResponse:
+        return _rejection(exc)
+
+    async def identify(request: Request) -> Identity:
+        key = _bearer(request)
+        identity = await hub.store.keys.identify(key) if key else None
+        if identity is None:
+            raise Unauthenticated("a valid key is needed: send 'Authorization: Bearer <key>'")
+        return identity
+
+    async def operator(request: Request) -> Identity:
+        identity = await identify(request)
+        if not identity.is_operator:
+            raise Forbidden("this needs an operator key (exchange keys create NAME --operator)")
+        return identity
+
+    @app.post(
+        "/v1/messages",
+        status_code=202,
+        summary="Submit an XML message",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:
+        headers = request.headers
+        key = _bearer(request)
+        if key is None:  # who comes before what: 401 before 415/413
+            raise Unauthenticated(
+                "no key: send 'Authorization: Bearer <key>' with the key the operators "
+                "issued to your system"
+            )
+        if not _is_xml(headers.get("content-type")):
+            raise UnsupportedMediaType(
+                f"content type {headers.get('content-type')!r} is not XML; send the document "
+                "with 'Content-Type: application/xml'"
+            )
+        body = await _read_body(request, hub.settings.max_message_bytes)
+        answer = await hub.intake.submit(
+            Submission(
+                body=body,
+                key=key,
+                sender=headers.get("x-exchange-sender"),
+                message_id=headers.get("x-exchange-message-id"),
+                correlation_id=headers.get("x-exchange-correlation-id"),
+                message_type=headers.get("x-exchange-message-type"),
+                schema_version=headers.get("x-exchange-schema-version"),
+                via="rest",
+            )
+        )
+        response = JSONResponse(answer.as_dict(), status_code=202)
+        response.headers["Location"] = f"/v1/messages/{answer.id}"
+        if answer.duplicate:
+            response.headers["X-Exchange-Duplicate"] = "true"
+        return response
+
+    @app.get("/v1/messages/{hub_id}", summary="Status and trace of one message")
+    async def message(hub_id: str, request: Request) -> JSONResponse:
+        identity = await identify(request)
+        found = await hub.store.queries.message(hub_id)
+        if found is None:
+            recent = hub.intake.recent(hub_id)
+            if recent is None:
+                return problem(
+                    404,
+                    "Not found",
+                    f"no message {hub_id!r}; use the id from the 202 answer",
+                )
+            found = {**recent.as_dict(), "trace": [], "deliveries": []}
+        elif not identity.is_operator and found["sender"] != identity.sender:
+            return problem(403, "Forbidden", "this message was sent by another sender")
+        return JSONResponse(found)
+
+    @app.get("/v1/dead-letters", summary="Dead letters waiting for an operator")
+    async def dead_letters(
+        request: Request, include_replayed: bool = False, limit: int = 100
+    ) -> JSONResponse:
+        await operator(request)
+        rows = await hub.store.queries.dead_letters(
+            include_replayed=include_replayed, limit=min(max(limit, 1), 1000)
+        )
+        return JSONResponse({"dead_letters": rows})
+
+    @app.post("/v1/dead-letters/{dead_letter_id}/replay", summary="Replay a dead letter")
+    async def replay_one(dead_letter_id: str, request: Request) -> JSONResponse:
+        await operator(request)
+        try:
+            result = await replay(dead_letter_id, queries=hub.store.queries, backbone=hub.backbone)
+        except UnknownDeadLetter as exc:
+            return problem(404, "Not found", str(exc))
+        return JSONResponse(result, status_code=202)
+
+    @app.get("/healthz", summary="Liveness and a count of messages by status")
+    async def healthz() -> JSONResponse:
+        try:
+            counts = await hub.store.queries.counts_by_status()
+        except Exception as exc:
+            return JSONResponse({"status": "degraded", "store": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "messages": counts})
+
+    @app.exception_handler(ExchangeError)
+    async def failure(_: Request, exc: ExchangeError) -> Response:
+        return problem(503, "Hub unavailable", f"{exc}; try again shortly")
+
+    return app

@@ -1,0 +1,143 @@
+"""The router: inbound messages in, one translated copy per destination out.
+
+For each message it evaluates the routing table, runs each destination's
+adapter chain, validates what the chain produced against the receiver's schema
+and publishes one record per destination.  Outputs and the input's offset are
+committed together (atomically where the backbone is transactional), so a crash
+never loses a message and, on such backbones, never duplicates one.  A message
+that cannot be routed (a poison message, a failing adapter, an invalid output)
+is dead-lettered with the reason and never blocks the ones behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from exchange import xml
+from exchange.adapters import translate_chain
+from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
+from exchange.backbone.topics import INBOUND, delivery_topic
+from exchange.catalog import Catalog
+from exchange.envelope import Envelope
+from exchange.errors import ExchangeError, RejectedMessage, TranslationError
+from exchange.pipeline import events
+from exchange.pipeline.deadletter import ONLY_ENDPOINT, dead_letter
+
+log = logging.getLogger(__name__)
+
+GROUP = "router"
+H_ROUTE = "x-exchange-route"
+H_ADAPTERS = "x-exchange-adapters"
+H_ENDPOINT = "x-exchange-endpoint"
+
+
+class Router:
+    def __init__(self, backbone: Backbone, catalog: Callable[[], Catalog]) -> None:
+        self._backbone = backbone
+        self._catalog = catalog
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = await self._backbone.consumer(GROUP, [INBOUND])
+        try:
+            while not stop.is_set():
+                batch = await consumer.fetch(max_records=200, timeout=0.2)
+                if not batch:
+                    continue
+                outputs: list[Record] = []
+                for record in batch:
+                    outputs.extend(self.route(record))
+                    await asyncio.sleep(0)  # let the front door answer between messages
+                last = batch[-1]
+                await self._backbone.publish_and_commit(
+                    outputs, consumer, {TopicPartition(last.topic, last.partition): last.offset + 1}
+                )
+        finally:
+            await consumer.close()
+
+    def route(self, record: ConsumedRecord) -> list[Record]:
+        """Records to publish for one inbound message (deliveries, dead letters, events)."""
+        headers = dict(record.headers)
+        envelope = Envelope.from_headers(headers)
+        catalog = self._catalog()
+        try:
+            tree = xml.parse(record.value)
+            schema = catalog.schemas.lookup(envelope.message_type, envelope.schema_version)
+            destinations = catalog.routing.destinations_for(
+                sender=envelope.sender, type_names=catalog.type_names(schema), document=tree
+            )
+        except (RejectedMessage, ExchangeError) as exc:
+            reason = getattr(exc, "detail", str(exc))
+            return dead_letter(
+                envelope=envelope,
+                stage="route",
+                reason=f"cannot route: {reason}",
+                payload=record.value,
+                replay_topic=INBOUND,
+                headers=headers,
+            )
+        only = headers.pop(ONLY_ENDPOINT, None)
+        if only is not None:
+            destinations = [d for d in destinations if d.endpoint.name == only]
+        outputs: list[Record] = []
+        routed: list[dict[str, object]] = []
+        if not destinations:
+            return dead_letter(
+                envelope=envelope,
+                stage="route",
+                reason="no route takes this message any more; add a route and replay it",
+                payload=record.value,
+                replay_topic=INBOUND,
+                headers=headers,
+            )
+        for dest in destinations:
+            endpoint = dest.endpoint
+            names: list[str] = []
+            try:
+                chain = catalog.adapters.chain(schema.name, endpoint.format, dest.adapters)
+                names = [adapter.spec.name for adapter in chain]
+                translated = translate_chain(chain, tree, envelope) if chain else tree
+                target = catalog.schemas.lookup(endpoint.format)
+                problems = target.validate(translated)
+                if problems:
+                    listed = "; ".join(
+                        f"line {p.line}: {p.message}" if p.line else p.message for p in problems[:5]
+                    )
+                    raise TranslationError(
+                        f"adapter chain {names or '(none)'} produced a document that is not "
+                        f"valid {endpoint.format}: {listed}; fix the adapter, then replay",
+                        problems,
+                    )
+            except ExchangeError as exc:
+                reason = getattr(exc, "detail", str(exc))
+                outputs.extend(
+                    dead_letter(
+                        envelope=envelope,
+                        stage="route",
+                        reason=f"translation for {endpoint.name} failed: {reason}",
+                        payload=record.value,
+                        replay_topic=INBOUND,
+                        headers={**headers, ONLY_ENDPOINT: endpoint.name},
+                        endpoint=endpoint.name,
+                    )
+                )
+                continue
+            out_headers = {
+                **headers,
+                H_ROUTE: dest.route,
+                H_ADAPTERS: ",".join(names),
+                H_ENDPOINT: endpoint.name,
+            }
+            outputs.append(
+                Record(
+                    topic=delivery_topic(endpoint.name),
+                    value=xml.serialize(translated),
+                    key=envelope.correlation_id,
+                    headers=out_headers,
+                )
+            )
+            routed.append({"endpoint": endpoint.name, "route": dest.route, "adapters": names})
+        if routed:
+            outputs.append(events.event(events.ROUTED, envelope.id, destinations=routed))
+        return outputs

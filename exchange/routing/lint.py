@@ -1,0 +1,144 @@
+"""``lint``: everything wrong with a routes folder, including what only other registries know.
+
+Loading checks a folder on its own.  The lint also asks, when given them, the
+schema registry (do the message types exist?), the adapter registry (do the
+named adapters exist?) and the chain resolver (can the message type be turned
+into what each endpoint accepts?).  They come in as plain collections and a
+callable so this module does not depend on those packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
+
+from exchange.routing.checks import check_table
+from exchange.routing.loader import LoadedFiles, Located, load_files
+from exchange.routing.model import Route
+from exchange.routing.problems import LintProblem, did_you_mean, sort_key
+
+ResolveChain = Callable[[str, str, Sequence[str] | None], object]
+
+
+def lint(
+    routes_dir: Path,
+    *,
+    schema_names: Collection[str] | None = None,
+    adapter_names: Collection[str] | None = None,
+    resolve_chain: ResolveChain | None = None,
+) -> list[LintProblem]:
+    """Every problem in ``routes_dir``, errors and warnings, ordered by file and line.
+
+    ``schema_names`` should hold every name a message type is known by (schema
+    names and ``{namespace}local`` names), since routes may use either.
+    ``resolve_chain(source_type, target_type, adapters)`` should raise (a
+    ConfigError) when no adapter chain connects the two types.
+    """
+    loaded = load_files(routes_dir)
+    problems = [*loaded.problems, *check_table(loaded)]
+    if not loaded.routes and routes_dir.is_dir():
+        problems.append(
+            LintProblem(
+                routes_dir,
+                None,
+                "no routes defined — add a routes: section to a YAML file in this folder",
+                "warning",
+            )
+        )
+    if schema_names is not None:
+        problems.extend(_unknown_types(loaded, schema_names))
+    if adapter_names is not None:
+        problems.extend(_unknown_adapters(loaded, adapter_names))
+    if resolve_chain is not None:
+        problems.extend(_chains(loaded, resolve_chain, schema_names, adapter_names))
+    return sorted(problems, key=sort_key)
+
+
+def _unknown_types(loaded: LoadedFiles, schema_names: Collection[str]) -> Iterator[LintProblem]:
+    def problem(file: Path, line: int, what: str, name: str) -> LintProblem:
+        return LintProblem(
+            file,
+            line,
+            f"{what}: message type '{name}' has no schema{did_you_mean(name, schema_names)} — "
+            "fix the name or add the schema",
+        )
+
+    for route in loaded.routes.values():
+        message_type = route.item.match.message_type
+        if message_type is not None and message_type not in schema_names:
+            line = route.line("match", "message_type")
+            yield problem(route.file, line, f"route '{route.item.name}'", message_type)
+    for endpoint in loaded.endpoints.values():
+        if endpoint.item.format not in schema_names:
+            line = endpoint.line("format")
+            yield problem(
+                endpoint.file, line, f"endpoint '{endpoint.item.name}'", endpoint.item.format
+            )
+    for sender in loaded.senders.values():
+        for index, name in enumerate(sender.item.may_send):
+            if name != "*" and name not in schema_names:
+                line = sender.line("may_send", index)
+                yield problem(sender.file, line, f"sender '{sender.item.code}'", name)
+
+
+def _unknown_adapters(loaded: LoadedFiles, adapter_names: Collection[str]) -> Iterator[LintProblem]:
+    for route in loaded.routes.values():
+        for d_index, destination in enumerate(route.item.destinations):
+            for a_index, name in enumerate(destination.adapters or ()):
+                if name not in adapter_names:
+                    yield LintProblem(
+                        route.file,
+                        route.line("destinations", d_index, "adapters", a_index),
+                        f"route '{route.item.name}': adapter '{name}' is not registered"
+                        f"{did_you_mean(name, adapter_names)} — fix the name or install it",
+                    )
+
+
+def _chains(
+    loaded: LoadedFiles,
+    resolve_chain: ResolveChain,
+    schema_names: Collection[str] | None,
+    adapter_names: Collection[str] | None,
+) -> Iterator[LintProblem]:
+    """Ask the resolver about each destination whose types and adapters are known.
+
+    Destinations already reported (unknown endpoint, type or adapter) are left
+    out so that one mistake gives one problem.
+    """
+    for route in loaded.routes.values():
+        source = route.item.match.message_type
+        if source is None or (schema_names is not None and source not in schema_names):
+            continue
+        for index, destination in enumerate(route.item.destinations):
+            endpoint = loaded.endpoints.get(destination.endpoint)
+            if endpoint is None or _already_reported(
+                endpoint.item.format, destination.adapters, schema_names, adapter_names
+            ):
+                continue
+            adapters = destination.adapters
+            try:
+                resolve_chain(source, endpoint.item.format, adapters)
+            except Exception as exc:  # the lint reports whatever the resolver objects to
+                yield _chain_problem(route, index, endpoint.item.format, exc)
+
+
+def _already_reported(
+    target: str,
+    adapters: Sequence[str] | None,
+    schema_names: Collection[str] | None,
+    adapter_names: Collection[str] | None,
+) -> bool:
+    if schema_names is not None and target not in schema_names:
+        return True
+    return adapter_names is not None and any(a not in adapter_names for a in adapters or ())
+
+
+def _chain_problem(route: Located[Route], index: int, target: str, exc: Exception) -> LintProblem:
+    detail = str(exc) or type(exc).__name__
+    destination = route.item.destinations[index]
+    return LintProblem(
+        route.file,
+        route.line("destinations", index),
+        f"route '{route.item.name}': no adapter chain from '{route.item.match.message_type}' "
+        f"to endpoint '{destination.endpoint}' ({target}): {detail}",
+    )

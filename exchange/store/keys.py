@@ -1,0 +1,139 @@
+"""Sender identities and their bearer keys.
+
+A key is 32 random bytes; only its SHA-256 is kept.  A slow password hash is
+not needed: a key this long cannot be guessed from its hash, and a fast hash
+keeps authentication off the hot path's budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from exchange.envelope import utc_now
+from exchange.errors import ConfigError
+from exchange.store.models import ApiKeyRow, SenderRow
+
+KEY_PREFIX = "exk_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+ROLES = ("sender", "operator")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a key belongs to."""
+
+    sender: str
+    role: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    sender: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyStore:
+    # A revoked key stops working within this many seconds on every process.
+    CACHE_SECONDS = 5.0
+
+    def __init__(self, sessions: async_sessionmaker[Any]) -> None:
+        self._sessions = sessions
+        self._cache: dict[str, tuple[Identity | None, float]] = {}
+
+    async def create(
+        self, sender: str, *, role: str = "sender", key: str | None = None
+    ) -> tuple[str, str]:
+        """Create the sender if new and a key for it; returns (key id, key). The key is
+        shown once: it cannot be read back."""
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
+        if not sender or len(sender) > 64 or not sender.replace("-", "").replace(".", "").isalnum():
+            raise ConfigError(
+                f"sender code {sender!r} is not valid; use letters, digits, '-' and '.' "
+                "(at most 64 characters)"
+            )
+        key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = secrets.token_hex(6)
+        now = utc_now()
+        async with self._sessions.begin() as session:
+            if await session.get(SenderRow, sender) is None:
+                session.add(SenderRow(code=sender, created_at=now))
+                await session.flush()
+            existing = await session.scalar(
+                select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key))
+            )
+            if existing is not None:
+                # A given key is created idempotently (the demo's fixed keys), but never
+                # handed to a second sender: it would keep identifying the first one.
+                if (existing.sender, existing.role) != (sender, role):
+                    raise ConfigError(
+                        f"this key already belongs to another sender or role (key id "
+                        f"{existing.id}); create {sender!r} without giving a key"
+                    )
+                return existing.id, key
+            session.add(
+                ApiKeyRow(
+                    id=key_id, sender=sender, key_hash=hash_key(key), role=role, created_at=now
+                )
+            )
+        return key_id, key
+
+    async def list(self) -> list[KeyInfo]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))
+            return [KeyInfo(r.id, r.sender, r.role, r.created_at, r.revoked_at) for r in rows]
+
+    async def revoke(self, key_id_or_sender: str) -> int:
+        """Revoke one key by id, or every key of a sender; returns how many were revoked."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ApiKeyRow)
+                .where(
+                    (ApiKeyRow.id == key_id_or_sender) | (ApiKeyRow.sender == key_id_or_sender),
+                    ApiKeyRow.revoked_at.is_(None),
+                )
+                .values(revoked_at=utc_now())
+            )
+        self._cache.clear()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def identify(self, key: str) -> Identity | None:
+        """Who a key belongs to, or None for an unknown or revoked key."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[1] < self.CACHE_SECONDS:
+            return cached[0]
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKeyRow.sender, ApiKeyRow.role).where(
+                        ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None)
+                    )
+                )
+            ).first()
+        identity = Identity(sender=row[0], role=row[1]) if row else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (identity, now)
+        return identity

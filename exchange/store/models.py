@@ -1,0 +1,138 @@
+"""Tables of the store: an index of messages and the audit trail of what happened to them.
+
+The backbone is the source of truth for messages in flight; everything here is
+written from the events the pipeline publishes (see exchange/pipeline/indexer.py),
+so the store can lag a little behind but never disagrees for long.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and always read back as an aware UTC datetime.
+
+    SQLite has no time-zone type: a plain ``DateTime(timezone=True)`` keeps only the
+    wall-clock digits there and reads back naive datetimes, so the same query said
+    "+00:00" on PostgreSQL and nothing on SQLite, and a non-UTC offset would be stored
+    as if it were UTC.  Converting on the way in and marking on the way out makes the
+    backends agree.  A naive value is taken to be UTC, as everywhere in the hub.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SenderRow(Base):
+    """A sender identity: an agency's system that may submit messages."""
+
+    __tablename__ = "senders"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ApiKeyRow(Base):
+    """A bearer key of one sender; only the SHA-256 of the key is kept."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sender: Mapped[str] = mapped_column(ForeignKey("senders.code"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "sender" keys submit messages; "operator" keys also read any trace and replay
+    role: Mapped[str] = mapped_column(String(16), default="sender")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str] = mapped_column(String(200), index=True)
+    message_type: Mapped[str] = mapped_column(String(300))
+    schema_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (UniqueConstraint("sender", "message_id", name="uq_sender_message_id"),)
+
+
+class StepRow(Base):
+    """One step of a message's path: received, routed, delivered, failed, ..."""
+
+    __tablename__ = "steps"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    step: Mapped[str] = mapped_column(String(32))
+    endpoint: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (Index("ix_steps_message_seq", "message", "seq"),)
+
+
+class DeliveryRow(Base):
+    """Where one message stands with one destination endpoint."""
+
+    __tablename__ = "deliveries"
+    message: Mapped[str] = mapped_column(String(36), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(100), primary_key=True)
+    route: Mapped[str] = mapped_column(String(200))
+    adapters: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeadLetterRow(Base):
+    """A message (or one destination's copy of it) that the hub gave up on, kept for replay."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message: Mapped[str] = mapped_column(String(36), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # "route" or "deliver"
+    endpoint: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(200))  # where a replay publishes it again
+    headers: Mapped[str] = mapped_column(Text)  # JSON object
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    replay_count: Mapped[int] = mapped_column(Integer, default=0)

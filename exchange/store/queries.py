@@ -1,0 +1,141 @@
+"""Read side of the store: one message's whole path, dead letters, counts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from exchange.envelope import utc_now
+from exchange.store.index import DeadLetter
+from exchange.store.models import DeadLetterRow, DeliveryRow, MessageRow, StepRow
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class Queries:
+    def __init__(self, sessions: async_sessionmaker[Any]) -> None:
+        self._sessions = sessions
+
+    async def message(self, hub_id: str) -> dict[str, Any] | None:
+        """The message's status, every step in order, and one record per destination."""
+        async with self._sessions() as session:
+            row = await session.get(MessageRow, hub_id)
+            if row is None:
+                return None
+            steps = await session.scalars(
+                select(StepRow).where(StepRow.message == hub_id).order_by(StepRow.seq)
+            )
+            deliveries = await session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.message == hub_id)
+                .order_by(DeliveryRow.endpoint)
+            )
+            return {
+                "id": row.id,
+                "status": row.status,
+                "sender": row.sender,
+                "message_id": row.message_id,
+                "correlation_id": row.correlation_id,
+                "message_type": row.message_type,
+                "schema_version": row.schema_version,
+                "size_bytes": row.size_bytes,
+                "received_at": _iso(row.received_at),
+                "updated_at": _iso(row.updated_at),
+                "last_error": row.last_error,
+                "trace": [
+                    {
+                        "at": _iso(s.at),
+                        "step": s.step,
+                        "endpoint": s.endpoint,
+                        **json.loads(s.detail),
+                    }
+                    for s in steps
+                ],
+                "deliveries": [
+                    {
+                        "endpoint": d.endpoint,
+                        "route": d.route,
+                        "adapters": [a for a in d.adapters.split(",") if a],
+                        "status": d.status,
+                        "attempts": d.attempts,
+                        "last_error": d.last_error,
+                        "http_status": d.http_status,
+                        "updated_at": _iso(d.updated_at),
+                    }
+                    for d in deliveries
+                ],
+            }
+
+    async def message_summary(self, hub_id: str) -> dict[str, str] | None:
+        """Status and sender's ids of a message, without its trace (the idempotency check)."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        MessageRow.status, MessageRow.message_id, MessageRow.correlation_id
+                    ).where(MessageRow.id == hub_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            return {"status": row[0], "message_id": row[1], "correlation_id": row[2]}
+
+    async def dead_letters(
+        self, *, include_replayed: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        query = select(DeadLetterRow).order_by(DeadLetterRow.created_at.desc()).limit(limit)
+        if not include_replayed:
+            query = query.where(DeadLetterRow.replayed_at.is_(None))
+        async with self._sessions() as session:
+            rows = await session.scalars(query)
+            return [
+                {
+                    "id": r.id,
+                    "message": r.message,
+                    "stage": r.stage,
+                    "endpoint": r.endpoint,
+                    "reason": r.reason,
+                    "created_at": _iso(r.created_at),
+                    "replayed_at": _iso(r.replayed_at),
+                    "replay_count": r.replay_count,
+                }
+                for r in rows
+            ]
+
+    async def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        async with self._sessions() as session:
+            r = await session.get(DeadLetterRow, dead_letter_id)
+            if r is None:
+                return None
+            return DeadLetter(
+                id=r.id,
+                message=r.message,
+                stage=r.stage,
+                endpoint=r.endpoint,
+                reason=r.reason,
+                topic=r.topic,
+                headers=json.loads(r.headers),
+                payload=r.payload,
+                created_at=r.created_at,
+            )
+
+    async def mark_replayed(self, dead_letter_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(DeadLetterRow)
+                .where(DeadLetterRow.id == dead_letter_id)
+                .values(replayed_at=utc_now(), replay_count=DeadLetterRow.replay_count + 1)
+            )
+
+    async def counts_by_status(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(MessageRow.status, func.count()).group_by(MessageRow.status)
+            )
+            return {status: count for status, count in rows}
