@@ -326,7 +326,10 @@ async def wait_for_deliveries(
     """perf_counter when every endpoint has ``expected()`` distinct ids; raises at deadline."""
     counts: dict[str, int] = {}
     while True:
-        counts = await receiver_counts(session, url)
+        try:
+            counts = await receiver_counts(session, url)
+        except aiohttp.ClientError as exc:
+            raise BenchFailure(f"the demo receivers stopped answering {url}: {exc!r}") from exc
         if all(counts.get(name, 0) >= expected() for name in endpoints):
             return time.perf_counter()
         now = time.perf_counter()
@@ -334,7 +337,11 @@ async def wait_for_deliveries(
             short = ", ".join(
                 f"{name} {counts.get(name, 0):,} of {expected():,}" for name in endpoints
             )
-            why = "the hub has exited" if not alive() else "timed out"
+            why = (
+                "the hub has exited"
+                if not alive()
+                else "not all arrived within --timeout seconds of the last 202"
+            )
             raise BenchFailure(f"deliveries missing ({why}): {short}")
         await asyncio.sleep(POLL_SECONDS)
 
@@ -379,34 +386,38 @@ async def sample_latencies(
 ) -> Traced:
     """End-to-end latency of a random sample of the accepted messages, from their traces.
 
-    A trace may lag behind the deliveries while the hub indexes; a message is asked for
-    again until no sampled trace has completed for ``patience`` seconds, after which the
-    rest are counted as incomplete (their traces lack a delivery the receivers did get).
+    A trace may lag behind the deliveries while the hub indexes, so the traces still missing
+    a delivery are asked for again, round after round, until a round completes none for
+    ``patience`` seconds; those left are counted as incomplete.
     """
     accepted = [i for i, hub_id in enumerate(load.hub_ids) if hub_id is not None]
-    chosen = random.Random(0).sample(accepted, min(size, len(accepted)))
+    remaining = random.Random(0).sample(accepted, min(size, len(accepted)))
     headers = {"Authorization": f"Bearer {key}"}
+    slots = asyncio.Semaphore(8)
     latencies: list[float] = []
+
+    async def latency(i: int) -> float | None:
+        async with (
+            slots,
+            session.get(f"{hub_url}/v1/messages/{load.hub_ids[i]}", headers=headers) as response,
+        ):
+            trace: dict[str, Any] = await response.json() if response.status == 200 else {}
+        last = delivered_at(trace, endpoints)
+        return None if last is None else last - load.sent_wall[i]
+
+    sampled = len(remaining)
     progress = time.perf_counter()
-    pending: Iterator[int] = iter(chosen)
-
-    async def worker() -> None:
-        nonlocal progress
-        for i in pending:
-            while time.perf_counter() - progress < patience:
-                async with session.get(
-                    f"{hub_url}/v1/messages/{load.hub_ids[i]}", headers=headers
-                ) as response:
-                    trace: dict[str, Any] = await response.json() if response.status == 200 else {}
-                last = delivered_at(trace, endpoints)
-                if last is not None:
-                    latencies.append(last - load.sent_wall[i])
-                    progress = time.perf_counter()
-                    break
-                await asyncio.sleep(0.2)  # not indexed yet
-
-    await asyncio.gather(*(worker() for _ in range(8)))
-    return Traced(latencies, len(chosen))
+    while remaining:
+        found = await asyncio.gather(*(latency(i) for i in remaining))
+        latencies.extend(value for value in found if value is not None)
+        if any(value is not None for value in found):
+            progress = time.perf_counter()
+        remaining = [i for i, value in zip(remaining, found, strict=True) if value is None]
+        if time.perf_counter() - progress > patience:
+            break
+        if remaining:
+            await asyncio.sleep(0.2)  # not indexed yet
+    return Traced(latencies, sampled)
 
 
 # --------------------------------------------------------------------------- report

@@ -9,6 +9,8 @@ the same way).  They are not part of the hub.
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +30,12 @@ class Inbox:
     documents: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
     ids: set[str] = field(default_factory=set)
     received: int = 0
+
+
+# Chinese names read as themselves in the inbox, not as \u escapes.
+_json = functools.partial(
+    web.json_response, dumps=functools.partial(json.dumps, ensure_ascii=False)
+)
 
 
 class DemoReceivers:
@@ -58,11 +66,11 @@ class DemoReceivers:
                 "document": body.decode("utf-8", "replace"),
             }
         )
-        return web.json_response({"receiver": name, "id": hub_id, "duplicate": duplicate})
+        return _json({"receiver": name, "id": hub_id, "duplicate": duplicate})
 
     async def _inbox(self, request: web.Request) -> web.Response:
         inbox = self.inboxes.get(request.match_info["name"], Inbox())
-        return web.json_response(
+        return _json(
             {
                 "received": inbox.received,
                 "distinct": len(inbox.ids),
@@ -71,7 +79,7 @@ class DemoReceivers:
         )
 
     async def _summary(self, _: web.Request) -> web.Response:
-        return web.json_response(
+        return _json(
             {
                 name: {"received": inbox.received, "distinct": len(inbox.ids)}
                 for name, inbox in sorted(self.inboxes.items())

@@ -139,7 +139,7 @@ async def test_dead_lettered_delivery_keeps_its_attempts_and_marks_the_message(
 
 
 async def test_one_batch_gives_the_same_result_as_one_event_at_a_time(store: Store) -> None:
-    """The indexer batches whatever the backbone hands it, so batching must not change the outcome."""
+    """The indexer batches whatever the backbone hands it: batching must not change the outcome."""
     flows = Flow("one-at-a-time"), Flow("all-at-once")
     paths = []
     for flow in flows:
