@@ -582,7 +582,8 @@ async def measure(
             flush=True,
         )
         expected = options.warmup + options.messages
-        # Until the load ends there is no deadline; then the hub gets --timeout to finish.
+        # The watcher's lambdas read these two when called, so it sees the updates below:
+        # until the load ends there is no deadline; then the hub gets --timeout to finish.
         deadline = math.inf
         hub_cpu0, receivers_cpu0, client_cpu0 = hub.cpu(), receivers.cpu(), time.process_time()
         ids = [f"bench-{run}-{i}" for i in range(options.messages)]
@@ -613,15 +614,15 @@ async def measure(
         hub_cpu = await wait_until_idle(hub.cpu) - hub_cpu0
         receivers_cpu = receivers.cpu() - receivers_cpu0
 
-        print(f"reading the traces of {options.latency_sample:,} sampled messages ...", flush=True)
+        if load.failures:
+            raise BenchFailure(
+                f"{len(load.failures):,} of {options.messages:,} messages were not accepted; "
+                f"first: {load.failures[0]}"
+            )
+        if options.latency_sample:
+            print(f"reading {options.latency_sample:,} sampled messages' traces ...", flush=True)
         traced = await sample_latencies(
             session, hub_url, key, load, endpoints, options.latency_sample
-        )
-
-    if load.failures:
-        raise BenchFailure(
-            f"{len(load.failures):,} of {options.messages:,} messages were not accepted; "
-            f"first: {load.failures[0]}"
         )
     return Result(
         messages=options.messages,

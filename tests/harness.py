@@ -58,13 +58,16 @@ class HubProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> HubProcess:
-        env = {
+    def _environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "EXCHANGE_HOME": str(self.home),
             "EXCHANGE_DATA_DIR": str(self.data_dir),
             **self.env,
         }
+
+    def start(self, timeout: float = 30.0) -> HubProcess:
+        env = self._environment()
         self.log_path = self.data_dir / f"hub-{time.monotonic_ns()}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._close_log()
@@ -101,11 +104,7 @@ class HubProcess:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def create_key(self, sender: str, *, operator: bool = False) -> str:
-        env = {
-            **os.environ,
-            "EXCHANGE_HOME": str(self.home),
-            "EXCHANGE_DATA_DIR": str(self.data_dir),
-        }
+        env = self._environment()
         args = [sys.executable, "-m", "exchange", "keys", "create", sender]
         if operator:
             args.append("--operator")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +15,12 @@ from exchange.pipeline import events
 from exchange.pipeline.deadletter import dead_letter, from_record
 from exchange.store import DeadLetter, Store
 from exchange.store.models import Base
-from tests.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.postgres import PostgresServer
 
 MESSAGE_TYPE = "samr.EnterpriseRegistration"
 ROUTE = "registration-fan-out"
 # Adapter chains per endpoint, as the router reports them in its routed event.
 ADAPTERS = {"legal-entity-registry": ["samr-to-canonical"], "tax-bureau": []}
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        problem = str(exc)
-    else:
-        problem = ""
-    if problem:
-        # A failure, not a skip: the store's PostgreSQL support is not tested without it.
-        pytest.fail(problem, pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
