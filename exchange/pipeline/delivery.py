@@ -85,7 +85,10 @@ class EndpointDelivery:
 
     async def _deliver(self, record: ConsumedRecord, tracker: OffsetTracker) -> None:
         try:
-            self._outputs.extend(await self._attempts(record))
+            # Await first: extending self._outputs directly would bind the list a flush
+            # may swap out during the await, and the events would be lost.
+            outputs = await self._attempts(record)
+            self._outputs.extend(outputs)
         except Exception as exc:  # a bug must not wedge the partition: dead-letter and go on
             log.exception("delivery of offset %s to %s failed", record.offset, self.endpoint)
             envelope = Envelope.from_headers(dict(record.headers))

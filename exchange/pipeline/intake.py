@@ -29,6 +29,7 @@ from exchange.errors import (
     UnknownMessageType,
 )
 from exchange.pipeline import events
+from exchange.pipeline.coalesce import Coalescer
 from exchange.settings import Settings
 from exchange.store import KeyStore, Queries
 
@@ -84,6 +85,7 @@ class Intake:
         self._catalog = catalog
         self._recent: OrderedDict[str, Accepted] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[Accepted]] = {}
+        self._summaries = Coalescer(queries.message_summaries)
 
     async def submit(self, submission: Submission) -> Accepted:
         sender = await self._authenticate(submission)
@@ -132,7 +134,7 @@ class Intake:
         recent = self._recent.get(hub_id)
         if recent is not None:
             return _as_duplicate(recent)
-        message = await self._queries.message_summary(hub_id)
+        message = await self._summaries.get(hub_id)
         if message is None or message["status"] == "rejected":
             return None  # rejected messages do not use up their id: fix and resend
         return Accepted(

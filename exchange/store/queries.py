@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -72,19 +73,27 @@ class Queries:
                 ],
             }
 
-    async def message_summary(self, hub_id: str) -> dict[str, str] | None:
-        """Status and sender's ids of a message, without its trace (the idempotency check)."""
+    async def message_summaries(self, hub_ids: Collection[str]) -> dict[str, dict[str, str]]:
+        """Status and sender's ids of each known message, without traces (idempotency)."""
+        found: dict[str, dict[str, str]] = {}
+        ids = list(hub_ids)
         async with self._sessions() as session:
-            row = (
-                await session.execute(
+            for start in range(0, len(ids), 500):
+                rows = await session.execute(
                     select(
-                        MessageRow.status, MessageRow.message_id, MessageRow.correlation_id
-                    ).where(MessageRow.id == hub_id)
+                        MessageRow.id,
+                        MessageRow.status,
+                        MessageRow.message_id,
+                        MessageRow.correlation_id,
+                    ).where(MessageRow.id.in_(ids[start : start + 500]))
                 )
-            ).first()
-            if row is None:
-                return None
-            return {"status": row[0], "message_id": row[1], "correlation_id": row[2]}
+                for hub_id, status, message_id, correlation_id in rows:
+                    found[hub_id] = {
+                        "status": status,
+                        "message_id": message_id,
+                        "correlation_id": correlation_id,
+                    }
+        return found
 
     async def dead_letters(
         self, *, include_replayed: bool = False, limit: int = 100

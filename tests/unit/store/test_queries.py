@@ -22,7 +22,7 @@ def _utc(value: str | None) -> datetime:
 
 async def test_message_returns_none_for_an_unknown_id(store: Store) -> None:
     assert await store.queries.message("no-such-id") is None
-    assert await store.queries.message_summary("no-such-id") is None
+    assert await store.queries.message_summaries(["no-such-id"]) == {}
 
 
 async def test_message_returns_its_status_trace_and_deliveries(store: Store) -> None:
@@ -121,10 +121,21 @@ async def test_message_summary_answers_the_idempotency_check(store: Store) -> No
     flow = Flow("order-2")
     await store.index.apply([flow.rejected("line 2: bad date")], [])
 
-    assert await store.queries.message_summary(flow.id) == {
-        "status": "rejected",
-        "message_id": "order-2",
-        "correlation_id": flow.envelope.correlation_id,
+    other = Flow("order-3")
+    await store.index.apply([other.accepted(size=10)], [])
+
+    found = await store.queries.message_summaries([flow.id, other.id, "unknown"])
+    assert found == {
+        flow.id: {
+            "status": "rejected",
+            "message_id": "order-2",
+            "correlation_id": flow.envelope.correlation_id,
+        },
+        other.id: {
+            "status": "accepted",
+            "message_id": "order-3",
+            "correlation_id": other.envelope.correlation_id,
+        },
     }
 
 
