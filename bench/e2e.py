@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -119,11 +120,17 @@ def pick_sample(folder: Path = SAMPLES, target: int = TARGET_BYTES) -> Path:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) from /proc/<pid>/stat."""
+    """User + system CPU time of a process (all its threads) and of its live children
+    (``serve --workers-process`` runs the stages in one), from /proc/<pid>/stat."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+    total = (utime + stime) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(child))
+    return total
 
 
 @dataclass
@@ -533,6 +540,7 @@ class Options:
     concurrency: int
     warmup: int
     fan_out: bool
+    workers_process: bool
     latency_sample: int
     timeout: float
     keep: bool
@@ -661,7 +669,10 @@ def run(options: Options) -> int:
         env,
         tmp / "receivers.log",
     )
-    hub = Child("hub", [*python, "serve", "--port", str(hub_port)], env, tmp / "hub.log")
+    serve = [*python, "serve", "--port", str(hub_port)]
+    if options.workers_process:
+        serve.append("--workers-process")
+    hub = Child("hub", serve, env, tmp / "hub.log")
     hub_url = f"http://127.0.0.1:{hub_port}"
     receivers_url = f"http://127.0.0.1:{receivers_port}"
     ok = False
@@ -704,6 +715,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--fan-out", action="store_true", help="route to 3 endpoints (tax, social, registry)"
     )
     parser.add_argument(
+        "--workers-process",
+        action="store_true",
+        help="run the hub as 'serve --workers-process' (stages in a second process)",
+    )
+    parser.add_argument(
         "--latency-sample", type=int, default=1000, help="traces read for end-to-end latency"
     )
     parser.add_argument(
@@ -721,6 +737,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         concurrency=args.concurrency,
         warmup=args.warmup,
         fan_out=args.fan_out,
+        workers_process=args.workers_process,
         latency_sample=args.latency_sample,
         timeout=args.timeout,
         keep=args.keep,

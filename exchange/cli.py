@@ -55,15 +55,36 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Also run the demo receivers and demo keys.")
 @click.option("--demo-port", default=8001, show_default=True, type=int)
-def serve(host: str, port: int, demo: bool, demo_port: int) -> None:
-    """Run the hub: REST front door, router, delivery and indexer in one process."""
+@click.option(
+    "--workers-process",
+    is_flag=True,
+    help="Run router, delivery and indexer in a second process (uses a second core).",
+)
+def serve(host: str, port: int, demo: bool, demo_port: int, workers_process: bool) -> None:
+    """Run the hub: REST front door, router, delivery and indexer."""
     from exchange.server import serve as run_server
 
     settings = _settings()
     _run(
-        run_server(settings, host=host, port=port, demo_port=demo_port if demo else None),
+        run_server(
+            settings,
+            host=host,
+            port=port,
+            demo_port=demo_port if demo else None,
+            workers_process=workers_process,
+        ),
         fast_loop=True,
     )
+
+
+@main.command()
+@click.argument("names", nargs=-1, type=click.Choice(["router", "delivery", "indexer"]))
+def worker(names: tuple[str, ...]) -> None:
+    """Run stages without a front door (default: router, delivery and indexer)."""
+    from exchange.hub import WORKERS
+    from exchange.server import run_workers
+
+    _run(run_workers(_settings(), names or WORKERS), fast_loop=True)
 
 
 @main.command("demo-receivers")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from exchange.backbone import Backbone, open_backbone
 from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
+from exchange.errors import ConfigError
 from exchange.pipeline.delivery import Delivery
 from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
@@ -18,6 +19,9 @@ from exchange.settings import Settings
 from exchange.store import Store
 
 log = logging.getLogger(__name__)
+
+# The stages behind the front door; each may run in this process or in its own.
+WORKERS = ("router", "delivery", "indexer")
 
 
 class Hub:
@@ -41,12 +45,17 @@ class Hub:
     def current_catalog(self) -> Catalog:
         return self.catalog
 
-    async def start(self, *, workers: bool = True) -> None:
+    async def start(self, *, workers: Collection[str] = WORKERS) -> None:
+        """Open storage and start the named workers (none: a front door only)."""
+        unknown = set(workers) - set(WORKERS)
+        if unknown:
+            raise ConfigError(f"unknown worker(s) {sorted(unknown)}; choose from {WORKERS}")
         await self.store.start()
         await self.backbone.start()
         await self.egress.start()
-        if workers:
+        if "router" in workers:
             self._spawn("router", Router(self.backbone, self.current_catalog).run)
+        if "delivery" in workers:
             self._spawn(
                 "delivery",
                 Delivery(
@@ -56,6 +65,7 @@ class Hub:
                     self.settings.delivery_concurrency,
                 ).run,
             )
+        if "indexer" in workers:
             self._spawn("indexer", IndexWriter(self.backbone, self.store).run)
 
     def _spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:

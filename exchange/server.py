@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Collection
 
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
 
 from exchange import demo
-from exchange.hub import Hub
+from exchange.hub import WORKERS, Hub
 from exchange.ingress.rest import create_app
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Set for a worker process that `serve --workers-process` started: the parent's pid.
+STOP_WITH_PARENT = "EXCHANGE_STOP_WITH_PARENT"
 
-def build_app(settings: Settings, *, demo_port: int | None = None) -> FastAPI:
-    """The ASGI app; the hub starts and stops with it (and the demo receivers, if asked)."""
+
+def build_app(
+    settings: Settings, *, demo_port: int | None = None, workers_process: bool = False
+) -> FastAPI:
+    """The ASGI app; the hub starts and stops with it (and the demo receivers, if asked).
+
+    With ``workers_process`` the stages run in a child ``exchange worker`` process,
+    started and stopped with the app (in its lifespan, so a SIGTERM stops both cleanly).
+    """
     hub = Hub(settings)
 
     @contextlib.asynccontextmanager
@@ -27,7 +40,8 @@ def build_app(settings: Settings, *, demo_port: int | None = None) -> FastAPI:
         runner: web.AppRunner | None = None
         if demo_port is not None:
             runner = await demo.start_demo_receivers("127.0.0.1", demo_port)
-        await hub.start()
+        child = await _start_workers_process() if workers_process else None
+        await hub.start(workers=() if workers_process else WORKERS)
         if demo_port is not None:
             await hub.store.keys.create(demo.DEMO_SENDER, key=demo.DEMO_SENDER_KEY)
             await hub.store.keys.create(
@@ -44,6 +58,8 @@ def build_app(settings: Settings, *, demo_port: int | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if child is not None:
+                await _stop_process(child)
             await hub.stop()
             if runner is not None:
                 await runner.cleanup()
@@ -53,8 +69,38 @@ def build_app(settings: Settings, *, demo_port: int | None = None) -> FastAPI:
     return app
 
 
-async def serve(settings: Settings, *, host: str, port: int, demo_port: int | None) -> None:
-    app = build_app(settings, demo_port=demo_port)
+async def _start_workers_process() -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exchange",
+        "worker",
+        env={**os.environ, STOP_WITH_PARENT: str(os.getpid())},
+    )
+
+
+async def _stop_process(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is not None:
+        return
+    child.terminate()
+    try:
+        await asyncio.wait_for(child.wait(), timeout=20)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+
+
+async def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    demo_port: int | None,
+    workers_process: bool = False,
+) -> None:
+    """Serve until SIGINT/SIGTERM; with ``workers_process`` the stages behind the front door
+    run in a child process (``exchange worker``), so the two share the machine's cores."""
+    app = build_app(settings, demo_port=demo_port, workers_process=workers_process)
     config = uvicorn.Config(
         app,
         host=host,
@@ -65,3 +111,30 @@ async def serve(settings: Settings, *, host: str, port: int, demo_port: int | No
         timeout_graceful_shutdown=10,
     )
     await uvicorn.Server(config).serve()
+
+
+async def run_workers(settings: Settings, workers: Collection[str]) -> None:
+    """``exchange worker``: stages without a front door, until SIGINT/SIGTERM."""
+    hub = Hub(settings)
+    await hub.start(workers=workers)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("workers %s running", ", ".join(workers))
+    parent = os.environ.get(STOP_WITH_PARENT)
+    watchdog = asyncio.create_task(_stop_when_orphaned(int(parent), stop)) if parent else None
+    try:
+        await stop.wait()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        await hub.stop()
+
+
+async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
+    # A parent killed with SIGKILL cannot stop its child: notice and stop cleanly.
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    log.warning("the serving process %s is gone; stopping the workers", parent)
+    stop.set()

@@ -50,6 +50,7 @@ class HubProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # extra `exchange serve` options
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _log_file: BinaryIO | None = None
@@ -73,7 +74,7 @@ class HubProcess:
         self._close_log()
         self._log_file = log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "exchange", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "exchange", "serve", "--port", str(self.port), *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
