@@ -33,14 +33,21 @@ class Catalog:
         """Every name a route or permission may use for this message type."""
         return _type_names(schema.name, schema.qname)
 
-    def lint(self) -> list[LintProblem]:
-        names = {s.name for s in self.schemas} | {s.qname for s in self.schemas}
-        return lint(
-            self.home / "routes",
-            schema_names=names,
-            adapter_names={a.spec.name for a in self.adapters},
-            resolve_chain=self.adapters.chain,
-        )
+
+def lint_home(home: Path) -> list[LintProblem]:
+    """Every problem in routes/, checked against the schemas and adapters beside it.
+
+    Schemas and adapters must load (their errors raise ConfigError); the routing
+    table need not: reporting what stops it from loading is the point.
+    """
+    schemas = SchemaRegistry.load(home / "schemas")
+    adapters = AdapterRegistry.load(home / "adapters")
+    return lint(
+        home / "routes",
+        schema_names={s.name for s in schemas} | {s.qname for s in schemas},
+        adapter_names={a.spec.name for a in adapters},
+        resolve_chain=adapters.chain,
+    )
 
 
 @lru_cache(maxsize=1024)
