@@ -21,7 +21,7 @@ from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartit
 from exchange.backbone.topics import INBOUND, delivery_topic
 from exchange.catalog import Catalog
 from exchange.envelope import Envelope
-from exchange.errors import ExchangeError, RejectedMessage, TranslationError
+from exchange.errors import ExchangeError, TranslationError
 from exchange.pipeline import events
 from exchange.pipeline.deadletter import ONLY_ENDPOINT, dead_letter
 
@@ -47,7 +47,7 @@ class Router:
                     continue
                 outputs: list[Record] = []
                 for record in batch:
-                    outputs.extend(self.route(record))
+                    outputs.extend(self._route_safely(record))
                     await asyncio.sleep(0)  # let the front door answer between messages
                 last = batch[-1]
                 await self._backbone.publish_and_commit(
@@ -55,6 +55,22 @@ class Router:
                 )
         finally:
             await consumer.close()
+
+    def _route_safely(self, record: ConsumedRecord) -> list[Record]:
+        try:
+            return self.route(record)
+        except Exception as exc:
+            # A bug must not turn one message into a poison that stops the partition.
+            log.exception("routing offset %s failed", record.offset)
+            headers = dict(record.headers)
+            return dead_letter(
+                envelope=Envelope.from_headers(headers),
+                stage="route",
+                reason=f"internal error while routing: {exc!r}; report it, then replay",
+                payload=record.value,
+                replay_topic=INBOUND,
+                headers=headers,
+            )
 
     def route(self, record: ConsumedRecord) -> list[Record]:
         """Records to publish for one inbound message (deliveries, dead letters, events)."""
@@ -67,7 +83,7 @@ class Router:
             destinations = catalog.routing.destinations_for(
                 sender=envelope.sender, type_names=catalog.type_names(schema), document=tree
             )
-        except (RejectedMessage, ExchangeError) as exc:
+        except ExchangeError as exc:  # unreadable, unknown type, bad routing table
             reason = getattr(exc, "detail", str(exc))
             return dead_letter(
                 envelope=envelope,

@@ -96,3 +96,14 @@ def test_replayed_message_goes_only_to_its_endpoint(router: Router) -> None:
         delivery_topic("legal-entity-registry")
     ]
     assert not by_topic(out, DEAD_LETTERS)
+
+
+def test_a_bug_while_routing_dead_letters_the_message(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_: ConsumedRecord) -> list[Record]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(router, "route", broken)
+    (dead,) = by_topic(router._route_safely(inbound(b"<x/>")), DEAD_LETTERS)
+    assert "internal error while routing" in dead.headers[H_REASON]
