@@ -92,17 +92,29 @@ def check_chain(chain: Sequence[Adapter], source: str, target: str) -> None:
 
 
 def translate_chain(
-    chain: Sequence[Adapter], document: etree._ElementTree, envelope: Envelope
+    chain: Sequence[Adapter],
+    document: etree._ElementTree,
+    envelope: Envelope,
+    memo: dict[tuple[str, ...], etree._ElementTree] | None = None,
 ) -> etree._ElementTree:
     """Run each adapter on the previous one's output.
 
     Each adapter sees the envelope with ``message_type`` set to the type it
     reads. Whatever an adapter raises becomes a TranslationError that names the
     adapter, its step and the cause; its problems are kept.
+
+    ``memo``, shared across the chains of one document, keeps each chain prefix's
+    result, so a fan-out through a canonical model translates to it once.
+    Adapters never modify the document they are given, which makes this safe.
     """
     current = document
+    names: tuple[str, ...] = ()
     for step, adapter in enumerate(chain, start=1):
         spec = adapter.spec
+        names += (spec.name,)
+        if memo is not None and names in memo:
+            current = memo[names]
+            continue
         if envelope.message_type != spec.source:
             envelope = envelope.with_type(spec.source, None)
         where = (
@@ -125,4 +137,6 @@ def translate_chain(
                 "return etree.ElementTree(root) from translate()"
             )
         current = result
+        if memo is not None:
+            memo[names] = result
     return current

@@ -15,6 +15,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from lxml import etree
+
 from exchange import xml
 from exchange.adapters import translate_chain
 from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
@@ -98,6 +100,9 @@ class Router:
             destinations = [d for d in destinations if d.endpoint.name == only]
         outputs: list[Record] = []
         routed: list[dict[str, object]] = []
+        # One translation per chain prefix: a fan-out through the canonical model
+        # translates to it once, not once per destination.
+        prefixes: dict[tuple[str, ...], etree._ElementTree] = {}
         if not destinations:
             return dead_letter(
                 envelope=envelope,
@@ -113,7 +118,7 @@ class Router:
             try:
                 chain = catalog.adapters.chain(schema.name, endpoint.format, dest.adapters)
                 names = [adapter.spec.name for adapter in chain]
-                translated = translate_chain(chain, tree, envelope) if chain else tree
+                translated = translate_chain(chain, tree, envelope, prefixes) if chain else tree
                 target = catalog.schemas.lookup(endpoint.format)
                 problems = target.validate(translated)
                 if problems:

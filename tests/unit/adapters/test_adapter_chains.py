@@ -238,3 +238,20 @@ def test_empty_chain_returns_the_document_unchanged() -> None:
     document = etree.ElementTree(etree.Element("a"))
 
     assert translate_chain((), document, Envelope.new(sender="s", message_type="a.A")) is document
+
+
+def test_shared_prefixes_are_translated_once_with_a_memo() -> None:
+    to_canonical = rename("a-to-canonical", "a.In", "canonical.X")
+    to_b, to_c = (
+        rename("canonical-to-b", "canonical.X", "b.Out"),
+        rename("canonical-to-c", "canonical.X", "c.Out"),
+    )
+    document = etree.ElementTree(etree.Element("in"))
+    envelope = Envelope.new(sender="s", message_type="a.In")
+    memo: dict[tuple[str, ...], etree._ElementTree] = {}
+    b = translate_chain([to_canonical, to_b], document, envelope, memo)
+    c = translate_chain([to_canonical, to_c], document, envelope, memo)
+    canonical = translate_chain([to_canonical], document, envelope, memo)
+    assert len(to_canonical.seen) == 1 and len(to_b.seen) == len(to_c.seen) == 1
+    assert b.getroot().tag == "b-Out" and c.getroot().tag == "c-Out"
+    assert canonical.getroot().tag == "canonical-X"
