@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Collection
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from exchange import demo
 from exchange.hub import WORKERS, Hub
-from exchange.ingress.rest import create_app
+from exchange.ingress.rest import SubmitFastPath, create_app
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ STOP_WITH_PARENT = "EXCHANGE_STOP_WITH_PARENT"
 
 def build_app(
     settings: Settings, *, demo_port: int | None = None, workers_process: bool = False
-) -> FastAPI:
+) -> ASGIApp:
     """The ASGI app; the hub starts and stops with it (and the demo receivers, if asked).
 
     With ``workers_process`` the stages run in a child ``exchange worker`` process,
@@ -66,7 +67,7 @@ def build_app(
 
     app = create_app(hub)
     app.router.lifespan_context = lifespan
-    return app
+    return SubmitFastPath(hub, app)
 
 
 async def _start_workers_process() -> asyncio.subprocess.Process:
