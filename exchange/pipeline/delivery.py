@@ -48,7 +48,7 @@ class EndpointDelivery:
         self._backbone = backbone
         self._egress = egress
         self._catalog = catalog
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._breaker = CircuitBreaker()
         self._outputs: list[Record] = []
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
@@ -60,11 +60,13 @@ class EndpointDelivery:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                await self._slots.acquire()
-                self._slots.release()
-                batch = await consumer.fetch(max_records=self._free_slots(), timeout=0.2)
+                if len(tasks) >= self._concurrency:  # every slot busy: wait for one
+                    await asyncio.wait(tasks, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                batch = await consumer.fetch(
+                    max_records=self._concurrency - len(tasks), timeout=0.2
+                )
                 for record in batch:
-                    await self._slots.acquire()
                     tracker = self._trackers.setdefault(record.position, OffsetTracker())
                     tracker.started(record.offset)
                     task = asyncio.create_task(self._deliver(record, tracker))
@@ -79,9 +81,6 @@ class EndpointDelivery:
                 await flusher
             await self._flush(consumer)  # what finished is committed; the rest comes again
             await consumer.close()
-
-    def _free_slots(self) -> int:
-        return max(1, self._slots._value)
 
     async def _deliver(self, record: ConsumedRecord, tracker: OffsetTracker) -> None:
         try:
@@ -105,7 +104,6 @@ class EndpointDelivery:
             )
         finally:
             tracker.finished(record.offset)
-            self._slots.release()
             self._wake.set()
 
     async def _attempts(self, record: ConsumedRecord) -> list[Record]:

@@ -28,31 +28,24 @@ def event(kind: str, message: str, **fields: Any) -> Record:
     return Record(topic=EVENTS, value=json.dumps(body, ensure_ascii=False).encode(), key=message)
 
 
+def _identity(envelope: Envelope) -> dict[str, Any]:
+    """What the index needs to create a message's row from its first event."""
+    return {
+        "sender": envelope.sender,
+        "message_id": envelope.message_id,
+        "correlation_id": envelope.correlation_id,
+        "message_type": envelope.message_type,
+        "schema_version": envelope.schema_version,
+    }
+
+
 def accepted(envelope: Envelope, size: int, via: str) -> Record:
-    return event(
-        ACCEPTED,
-        envelope.id,
-        sender=envelope.sender,
-        message_id=envelope.message_id,
-        correlation_id=envelope.correlation_id,
-        message_type=envelope.message_type,
-        schema_version=envelope.schema_version,
-        size=size,
-        via=via,
-    )
+    return event(ACCEPTED, envelope.id, **_identity(envelope), size=size, via=via)
 
 
 def rejected(envelope: Envelope, size: int, status: int, reason: str) -> Record:
     return event(
-        REJECTED,
-        envelope.id,
-        sender=envelope.sender,
-        message_id=envelope.message_id,
-        correlation_id=envelope.correlation_id,
-        message_type=envelope.message_type,
-        size=size,
-        status=status,
-        reason=reason,
+        REJECTED, envelope.id, **_identity(envelope), size=size, status=status, reason=reason
     )
 
 

@@ -153,29 +153,16 @@ class Indexer:
                 # The Core table, not the ORM class: one executemany instead of the ORM's
                 # per-row bookkeeping (the ORM version took most of a large batch's time).
                 await session.execute(insert(_table(StepRow)), steps)
+            # A message row is created by its first event; a later acceptance overwrites
+            # a rejection (the sender fixed it), never the other way round.
             if accepted:
-                stmt = self._insert(_table(MessageRow))
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"],
-                    set_={
-                        "status": stmt.excluded.status,
-                        "updated_at": stmt.excluded.updated_at,
-                        "last_error": None,
-                    },
-                    where=_table(MessageRow).c.status == "rejected",
+                await self._upsert_messages(
+                    session, accepted, overwrite=("status", "updated_at", "last_error")
                 )
-                await session.execute(stmt, list(accepted.values()))
             if rejected:
-                stmt = self._insert(_table(MessageRow))
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"],
-                    set_={
-                        "updated_at": stmt.excluded.updated_at,
-                        "last_error": stmt.excluded.last_error,
-                    },
-                    where=_table(MessageRow).c.status == "rejected",
+                await self._upsert_messages(
+                    session, rejected, overwrite=("updated_at", "last_error")
                 )
-                await session.execute(stmt, list(rejected.values()))
             await self._update_messages(session, message_updates)
             if deliveries:
                 full = [row for key, row in deliveries.items() if key not in status_only]
@@ -213,6 +200,18 @@ class Indexer:
                 .values({c: bindparam(f"b_{c}") for c in columns}),
                 rows,
             )
+
+    async def _upsert_messages(
+        self, session: Any, rows: dict[str, dict[str, Any]], *, overwrite: tuple[str, ...]
+    ) -> None:
+        table = _table(MessageRow)
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={column: getattr(stmt.excluded, column) for column in overwrite},
+            where=table.c.status == "rejected",
+        )
+        await session.execute(stmt, list(rows.values()))
 
     async def _recompute(self, session: Any, messages: set[str]) -> None:
         table = _table(DeliveryRow)
