@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exchange.errors import ConfigError
@@ -28,7 +28,38 @@ class Settings(BaseSettings):
     )
     backbone: str = Field(
         default="embedded",
-        description="'embedded' (SQLite log in DATA_DIR) or 'embedded:///path/to/log.db'.",
+        description="'embedded' (SQLite log in DATA_DIR), 'embedded:///path/to/log.db', or "
+        "'kafka://HOST:PORT[,HOST:PORT...]' (Apache Kafka brokers to bootstrap from).",
+    )
+    kafka_prefix: str = Field(
+        default="exchange.",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Put before every topic and consumer-group name (inbound, deliver.<endpoint>, "
+        "events, router, ...), so that several hubs can share one cluster.",
+    )
+    kafka_partitions: int = Field(
+        default=6, gt=0, le=1000, description="Partitions of each topic the hub creates."
+    )
+    kafka_replication_factor: int = Field(
+        default=1, gt=0, le=16, description="Copies of each partition (3 on a real cluster)."
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None,
+        gt=0,
+        description="Copies that must have a record before it is acknowledged "
+        "(default: 2 when replicated, else 1).",
+    )
+    kafka_max_record_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024 * 1024,
+        description="Largest payload carried inside a record; larger ones travel by "
+        "reference (claim check in the store).",
+    )
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="How long a silent worker keeps its partitions before they move.",
     )
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
@@ -47,11 +78,27 @@ class Settings(BaseSettings):
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
+        if value.startswith("kafka://"):
+            _bootstrap_servers(value)
+            return value
         if value != "embedded" and not value.startswith("embedded://"):
             raise ValueError(
-                f"unknown backbone {value!r}; use 'embedded' or 'embedded:///path/log.db'"
+                f"unknown backbone {value!r}; use 'embedded', 'embedded:///path/log.db' or "
+                "'kafka://HOST:PORT[,HOST:PORT...]'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Settings:
+        if self.kafka_min_insync_replicas is not None and (
+            self.kafka_min_insync_replicas > self.kafka_replication_factor
+        ):
+            raise ValueError(
+                f"kafka_min_insync_replicas={self.kafka_min_insync_replicas} is more than "
+                f"kafka_replication_factor={self.kafka_replication_factor}: no record could "
+                "ever be acknowledged; lower it or raise the replication factor"
+            )
+        return self
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -62,10 +109,33 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite+aiosqlite:///{self.resolved_data_dir / 'store.db'}"
 
     @property
+    def kafka_bootstrap(self) -> list[str]:
+        """``HOST:PORT`` of each broker named by ``kafka://...`` (empty for other backbones)."""
+        return _bootstrap_servers(self.backbone) if self.backbone.startswith("kafka://") else []
+
+    @property
+    def kafka_min_insync(self) -> int:
+        if self.kafka_min_insync_replicas is not None:
+            return self.kafka_min_insync_replicas
+        return 2 if self.kafka_replication_factor > 1 else 1
+
+    @property
     def backbone_path(self) -> Path:
         if self.backbone.startswith("embedded://"):
             return Path(self.backbone[len("embedded://") :])
         return self.resolved_data_dir / "backbone.db"
+
+
+def _bootstrap_servers(spec: str) -> list[str]:
+    servers = [part.strip() for part in spec[len("kafka://") :].split(",")]
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"{server!r} in {spec!r} is not HOST:PORT; write e.g. "
+                "'kafka://10.0.0.5:9092,10.0.0.6:9092'"
+            )
+    return servers
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -75,6 +145,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = "EXCHANGE_" + "_".join(str(p) for p in error["loc"]).upper()
-            lines.append(f"{name}: {error['msg']}")
+            if error["loc"]:
+                name = "EXCHANGE_" + "_".join(str(p) for p in error["loc"]).upper()
+                lines.append(f"{name}: {error['msg']}")
+            else:  # a rule about several settings names them in its message
+                lines.append(str(error["msg"]))
         raise ConfigError("bad setting: " + "; ".join(lines)) from exc

@@ -11,10 +11,13 @@ from exchange.backbone.base import (
     Capabilities,
     ConsumedRecord,
     Consumer,
+    OwnershipLost,
     Record,
     TopicPartition,
 )
+from exchange.backbone.claims import ClaimStore
 from exchange.backbone.embedded import EmbeddedBackbone
+from exchange.backbone.kafka import KafkaBackbone, KafkaConfig
 from exchange.errors import ConfigError
 from exchange.settings import Settings
 
@@ -24,6 +27,9 @@ __all__ = [
     "ConsumedRecord",
     "Consumer",
     "EmbeddedBackbone",
+    "KafkaBackbone",
+    "KafkaConfig",
+    "OwnershipLost",
     "Record",
     "TopicPartition",
     "open_backbone",
@@ -35,7 +41,11 @@ def open_backbone(settings: Settings) -> Backbone:
     spec = settings.backbone
     if spec == "embedded" or spec.startswith("embedded://"):
         return EmbeddedBackbone(settings.backbone_path)
+    if spec.startswith("kafka://"):
+        claims = ClaimStore(settings.resolved_database_url)
+        return KafkaBackbone(KafkaConfig.from_settings(settings), claims)
     raise ConfigError(
         f"EXCHANGE_BACKBONE={spec!r} names no known backbone; the backbones are 'embedded' "
-        "(SQLite log in the data folder) and 'embedded:///path/to/log.db'"
+        "(SQLite log in the data folder), 'embedded:///path/to/log.db' and "
+        "'kafka://HOST:PORT[,HOST:PORT...]'"
     )

@@ -12,6 +12,8 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from exchange.errors import BackboneError
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -34,6 +36,16 @@ class Record:
 class TopicPartition:
     topic: str
     partition: int = 0
+
+
+class OwnershipLost(BackboneError):
+    """A commit named partitions this consumer no longer owns (a rebalance gave them to
+    another member, or its lease ran out).  Their records go to the new owner: drop what is
+    held for ``positions`` and commit the rest."""
+
+    def __init__(self, detail: str, positions: frozenset[TopicPartition]) -> None:
+        super().__init__(detail)
+        self.positions = positions
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from exchange.backbone.base import (
     Capabilities,
     ConsumedRecord,
     Consumer,
+    OwnershipLost,
     Record,
     TopicPartition,
 )
@@ -619,10 +620,11 @@ def _commit_offsets(
             "SELECT member FROM group_leases WHERE grp=? AND topic=?", (group, topic)
         ).fetchone()
         if row is None or row[0] != member:
-            raise BackboneError(
+            raise OwnershipLost(
                 f"commit refused: this consumer no longer owns topic {topic!r} in group "
                 f"{group!r} (it was idle longer than the lease or was closed); the records "
-                "go to the new owner, so drop this batch and fetch again"
+                "go to the new owner, so drop this batch and fetch again",
+                frozenset(TopicPartition(topic) for topic in commits),
             )
         db.execute(
             "UPDATE group_leases SET expires=? WHERE grp=? AND topic=?", (expires, group, topic)

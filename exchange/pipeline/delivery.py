@@ -2,11 +2,15 @@
 
 The engine owns retries, backoff and circuit breaking; an egress sends once and
 says whether a failure is worth another try.  Records are handled concurrently
-(up to ``concurrency`` per endpoint) and an offset is committed only when every
-record before it ended delivered or dead-lettered, together with the events
-that say so.  Retries are scheduled in memory: a crash during a backoff means
-the record is delivered again from its first attempt after the restart
-(at least once; receivers deduplicate by the message id every delivery carries).
+(up to ``concurrency`` sends at once per endpoint) and an offset is committed only
+when every record before it ended delivered, dead-lettered or rescheduled, together
+with the records and events that say so.
+
+A retry is rescheduled on the backbone, not kept in memory: a copy of the delivery
+goes to the endpoint's retry topic with its next attempt number and the time it is
+due, in the same write that commits the failed try.  After a restart the retry
+comes back with its attempt count and due time intact.  Receivers deduplicate by
+the message id every delivery carries (delivery is at least once).
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
-from exchange.backbone.base import Backbone, ConsumedRecord, Consumer, Record, TopicPartition
-from exchange.backbone.topics import delivery_topic
+from exchange.backbone.base import (
+    Backbone,
+    ConsumedRecord,
+    Consumer,
+    OwnershipLost,
+    Record,
+    TopicPartition,
+)
+from exchange.backbone.claims import CLAIM_ERROR
+from exchange.backbone.topics import delivery_topic, retry_topic
 from exchange.catalog import Catalog
 from exchange.egress import CircuitBreaker, EgressRegistry, Outbound, retry_delay
 from exchange.envelope import Envelope
@@ -31,6 +44,10 @@ log = logging.getLogger(__name__)
 
 GROUP = "delivery"
 FLUSH_SECONDS = 0.02
+H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
+H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
+# Records held per send slot: the others wait for their retry time without a slot.
+HELD_PER_SLOT = 4
 
 
 class EndpointDelivery:
@@ -50,22 +67,23 @@ class EndpointDelivery:
         self._catalog = catalog
         self._concurrency = concurrency
         self._breaker = CircuitBreaker()
+        self._sending = asyncio.Semaphore(concurrency)
         self._outputs: list[Record] = []
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = await self._backbone.consumer(GROUP, [delivery_topic(self.endpoint)])
+        topics = [delivery_topic(self.endpoint), retry_topic(self.endpoint)]
+        consumer = await self._backbone.consumer(GROUP, topics)
         flusher = asyncio.create_task(self._flush_loop(consumer, stop))
         tasks: set[asyncio.Task[None]] = set()
+        held = self._concurrency * HELD_PER_SLOT
         try:
             while not stop.is_set():
-                if len(tasks) >= self._concurrency:  # every slot busy: wait for one
+                if len(tasks) >= held:  # enough on hand: wait for one to finish
                     await asyncio.wait(tasks, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                batch = await consumer.fetch(
-                    max_records=self._concurrency - len(tasks), timeout=0.2
-                )
+                batch = await consumer.fetch(max_records=held - len(tasks), timeout=0.2)
                 for record in batch:
                     tracker = self._trackers.setdefault(record.position, OffsetTracker())
                     tracker.started(record.offset)
@@ -79,14 +97,15 @@ class EndpointDelivery:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await self._flush(consumer)  # what finished is committed; the rest comes again
+            with contextlib.suppress(Exception):  # what finished is committed; the rest comes again
+                await self._flush(consumer)
             await consumer.close()
 
     async def _deliver(self, record: ConsumedRecord, tracker: OffsetTracker) -> None:
         try:
             # Await first: extending self._outputs directly would bind the list a flush
             # may swap out during the await, and the events would be lost.
-            outputs = await self._attempts(record)
+            outputs = await self._attempt(record)
             self._outputs.extend(outputs)
         except Exception as exc:  # a bug must not wedge the partition: dead-letter and go on
             log.exception("delivery of offset %s to %s failed", record.offset, self.endpoint)
@@ -97,8 +116,8 @@ class EndpointDelivery:
                     stage="deliver",
                     reason=f"internal error while delivering: {exc!r}",
                     payload=record.value,
-                    replay_topic=record.topic,
-                    headers=dict(record.headers),
+                    replay_topic=delivery_topic(self.endpoint),
+                    headers=_without_schedule(record.headers),
                     endpoint=self.endpoint,
                 )
             )
@@ -106,32 +125,42 @@ class EndpointDelivery:
             tracker.finished(record.offset)
             self._wake.set()
 
-    async def _attempts(self, record: ConsumedRecord) -> list[Record]:
-        headers = dict(record.headers)
+    async def _attempt(self, record: ConsumedRecord) -> list[Record]:
+        """One try (the one the record is due for): what to publish about it."""
+        headers = _without_schedule(record.headers)
+        attempt = int(record.headers.get(H_ATTEMPT, "1"))
         envelope = Envelope.from_headers(headers)
         trace = {
             "endpoint": self.endpoint,
             "route": headers.get(H_ROUTE, ""),
             "adapters": [a for a in headers.get(H_ADAPTERS, "").split(",") if a],
         }
-        attempt = 1
-        while True:
+
+        def give_up(reason: str, tried: int | None = None) -> list[Record]:
+            return dead_letter(
+                envelope=envelope,
+                stage="deliver",
+                reason=reason,
+                payload=record.value,
+                replay_topic=delivery_topic(self.endpoint),
+                headers=headers,
+                endpoint=self.endpoint,
+                attempt=tried,
+            )
+
+        if CLAIM_ERROR in headers:
+            return give_up(headers[CLAIM_ERROR])
+        due = float(record.headers.get(H_DUE, "0"))
+        await asyncio.sleep(max(due - time.time(), 0))
+        async with self._sending:
+            while not self._breaker.allow():  # the endpoint is down: don't spend an attempt
+                await asyncio.sleep(max(self._breaker.retry_after(), 0.05))
             endpoint = self._catalog().routing.endpoints.get(headers.get(H_ENDPOINT, self.endpoint))
             if endpoint is None:
-                return dead_letter(
-                    envelope=envelope,
-                    stage="deliver",
-                    reason=f"endpoint {self.endpoint!r} is no longer configured; add it to "
-                    "routes/ and replay",
-                    payload=record.value,
-                    replay_topic=record.topic,
-                    headers=headers,
-                    endpoint=self.endpoint,
+                return give_up(
+                    f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ "
+                    "and replay"
                 )
-            wait = self._breaker.retry_after()
-            if not self._breaker.allow():
-                await asyncio.sleep(max(wait, 0.05))
-                continue
             try:
                 egress = self._egress.for_endpoint(endpoint)
                 receipt = await egress.send(Outbound(envelope, endpoint, record.value, attempt))
@@ -144,45 +173,41 @@ class EndpointDelivery:
                 else:
                     self._breaker.record_success()  # it answered: the endpoint is up
                 retrying = retriable and attempt < endpoint.retry.attempts
-                self._outputs.append(
-                    events.event(
-                        events.FAILED,
-                        envelope.id,
-                        attempt=attempt,
-                        error=detail,
-                        status=status,
-                        retrying=retrying,
-                        **trace,
-                    )
+                failed = events.event(
+                    events.FAILED,
+                    envelope.id,
+                    attempt=attempt,
+                    error=detail,
+                    status=status,
+                    retrying=retrying,
+                    **trace,
                 )
                 if not retrying:
                     why = "not retriable" if not retriable else f"after {attempt} attempts"
-                    return dead_letter(
-                        envelope=envelope,
-                        stage="deliver",
-                        reason=f"{why}: {detail}",
-                        payload=record.value,
-                        replay_topic=record.topic,
-                        headers=headers,
-                        endpoint=self.endpoint,
-                        attempt=attempt,
-                    )
-                await asyncio.sleep(
-                    retry_delay(endpoint.retry, attempt, getattr(exc, "retry_after", None))
+                    return [failed, *give_up(f"{why}: {detail}", attempt)]
+                wait = retry_delay(endpoint.retry, attempt, getattr(exc, "retry_after", None))
+                retry = Record(
+                    topic=retry_topic(self.endpoint),
+                    value=record.value,
+                    key=record.key,
+                    headers={
+                        **headers,
+                        H_ATTEMPT: str(attempt + 1),
+                        H_DUE: f"{time.time() + wait:.3f}",
+                    },
                 )
-                attempt += 1
-                continue
-            self._breaker.record_success()
-            return [
-                events.event(
-                    events.DELIVERED,
-                    envelope.id,
-                    attempt=attempt,
-                    status=receipt.status,
-                    elapsed_ms=round(receipt.elapsed * 1000, 2),
-                    **trace,
-                )
-            ]
+                return [failed, retry]
+        self._breaker.record_success()
+        return [
+            events.event(
+                events.DELIVERED,
+                envelope.id,
+                attempt=attempt,
+                status=receipt.status,
+                elapsed_ms=round(receipt.elapsed * 1000, 2),
+                **trace,
+            )
+        ]
 
     async def _flush_loop(self, consumer: Consumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -202,14 +227,30 @@ class EndpointDelivery:
             return
         try:
             await self._backbone.publish_and_commit(outputs, consumer, offsets)
+        except OwnershipLost as lost:
+            # A rebalance moved some partitions away: their records are the new owner's now.
+            log.info("%s", lost)
+            for position in lost.positions:
+                offsets.pop(position, None)
+                self._trackers.pop(position, None)
+            self._retry_later(outputs, offsets)
         except Exception:
             # Nothing is lost: the uncommitted records are delivered again after a restart.
             log.exception("could not commit deliveries to %s; will retry", self.endpoint)
-            self._outputs[:0] = outputs
-            for position, offset in offsets.items():
-                self._trackers[position].restore(offset)
-            self._wake.set()
+            self._retry_later(outputs, offsets)
             await asyncio.sleep(0.5)
+
+    def _retry_later(self, outputs: list[Record], offsets: dict[TopicPartition, int]) -> None:
+        self._outputs[:0] = outputs
+        for position, offset in offsets.items():
+            tracker = self._trackers.get(position)
+            if tracker is not None:
+                tracker.restore(offset)
+        self._wake.set()
+
+
+def _without_schedule(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name not in (H_ATTEMPT, H_DUE)}
 
 
 class Delivery:

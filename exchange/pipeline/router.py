@@ -20,6 +20,7 @@ from lxml import etree
 from exchange import xml
 from exchange.adapters import translate_chain
 from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
+from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import INBOUND, delivery_topic
 from exchange.catalog import Catalog
 from exchange.envelope import Envelope
@@ -48,13 +49,12 @@ class Router:
                 if not batch:
                     continue
                 outputs: list[Record] = []
+                offsets: dict[TopicPartition, int] = {}
                 for record in batch:
                     outputs.extend(self._route_safely(record))
+                    offsets[record.position] = record.offset + 1
                     await asyncio.sleep(0)  # let the front door answer between messages
-                last = batch[-1]
-                await self._backbone.publish_and_commit(
-                    outputs, consumer, {TopicPartition(last.topic, last.partition): last.offset + 1}
-                )
+                await self._backbone.publish_and_commit(outputs, consumer, offsets)
         finally:
             await consumer.close()
 
@@ -78,6 +78,15 @@ class Router:
         """Records to publish for one inbound message (deliveries, dead letters, events)."""
         headers = dict(record.headers)
         envelope = Envelope.from_headers(headers)
+        if CLAIM_ERROR in headers:
+            return dead_letter(
+                envelope=envelope,
+                stage="route",
+                reason=headers[CLAIM_ERROR],
+                payload=record.value,
+                replay_topic=INBOUND,
+                headers=headers,
+            )
         catalog = self._catalog()
         try:
             tree = xml.parse(record.value)

@@ -13,6 +13,7 @@ from exchange.backbone import (
     Backbone,
     Consumer,
     EmbeddedBackbone,
+    KafkaBackbone,
     Record,
     TopicPartition,
     open_backbone,
@@ -155,6 +156,9 @@ class TestEmbeddedBackbone(BackboneSuite):
         chosen = open_backbone(Settings(home=tmp_path, backbone=f"embedded://{tmp_path}/b.db"))
         assert isinstance(chosen, EmbeddedBackbone)
         assert chosen.path == tmp_path / "b.db"
-        unknown = Settings.model_construct(home=tmp_path, backbone="kafka://localhost:9092")
-        with pytest.raises(ConfigError, match="'embedded'"):
+        kafka = open_backbone(Settings(home=tmp_path, backbone="kafka://127.0.0.1:9092"))
+        assert isinstance(kafka, KafkaBackbone)
+        assert kafka.config.bootstrap == ["127.0.0.1:9092"]
+        unknown = Settings.model_construct(home=tmp_path, backbone="amqp://localhost:5672")
+        with pytest.raises(ConfigError, match=r"'embedded'.*'kafka://"):
             open_backbone(unknown)

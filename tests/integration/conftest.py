@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +51,30 @@ def dept() -> Iterator[FakeDepartment]:
     department.stop()
 
 
-@pytest.fixture(scope="module")
-def hub(dept: FakeDepartment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+def backbone_env(request: pytest.FixtureRequest, backbone: str) -> dict[str, str]:
+    """Settings that put a hub on ``backbone``: the embedded default, or the session's Kafka
+    broker with topics and groups of its own."""
+    if backbone == "embedded":
+        return {}
+    broker = request.getfixturevalue("kafka_broker")
+    return {
+        "EXCHANGE_BACKBONE": f"kafka://{broker.bootstrap}",
+        "EXCHANGE_KAFKA_PREFIX": f"test-{uuid.uuid4().hex[:8]}.",
+        "EXCHANGE_KAFKA_PARTITIONS": "3",
+    }
+
+
+@pytest.fixture(scope="module", params=["embedded", "kafka"])
+def hub(
+    request: pytest.FixtureRequest, dept: FakeDepartment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HubProcess]:
+    """The hub on each backbone in turn: every test using it runs on both."""
     tmp: Path = tmp_path_factory.mktemp("hub")
-    process = HubProcess(home=make_home(tmp, routes_for(dept)), data_dir=tmp / "var")
+    process = HubProcess(
+        home=make_home(tmp, routes_for(dept)),
+        data_dir=tmp / "var",
+        env=backbone_env(request, request.param),
+    )
     process.start()
     yield process
     process.stop()
