@@ -1,4 +1,4 @@
-"""End-to-end throughput and latency of one hub on the embedded backbone (``make bench``).
+"""End-to-end throughput and latency of one hub, on each backbone in turn (``make bench``).
 
 Starts the demo receivers and the hub as two child processes on free loopback ports, with a
 throw-away home (the repository's schemas and adapters, a bench routing table) and data
@@ -14,7 +14,12 @@ folder, then sends ``--messages`` copies of one ~3 KB enterprise registration ov
   it (same host, same wall clock);
 * the hub's CPU time per message, from /proc/<pid>/stat.
 
+With ``--backbone kafka`` the hub runs on Apache Kafka: a single KRaft broker started for the
+run from the project's jars (tools/kafka_broker.py), or the brokers given by ``--kafka``.
+``--backbone embedded,kafka`` runs both, one after the other, and compares them.
+
     .venv/bin/python -m bench.e2e [--messages 10000] [--concurrency 50] [--warmup 500]
+                                  [--backbone embedded[,kafka]] [--kafka HOST:PORT,...]
                                   [--fan-out] [--latency-sample 1000] [--timeout 60] [--keep]
 
 Exit status 0 when every message was accepted and delivered, 1 otherwise. See bench/README.md.
@@ -49,6 +54,7 @@ import uvloop
 import yaml
 
 from tests.harness import free_port, make_home
+from tools.kafka_broker import KafkaCluster
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "schemas" / "samr.EnterpriseRegistration" / "1.0" / "samples" / "valid"
@@ -544,6 +550,8 @@ class Options:
     latency_sample: int
     timeout: float
     keep: bool
+    backbones: list[str] = field(default_factory=lambda: ["embedded"])
+    kafka: str | None = None  # brokers to use; None: start one for the run
 
 
 async def measure(
@@ -653,9 +661,9 @@ def _terminate(signum: int, _: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(options: Options) -> int:
+def run(options: Options, backbone: str) -> Result | None:
     sample = pick_sample()
-    print(f"message: {sample.name}, {sample.stat().st_size:,} bytes")
+    print(f"\n== {backbone} backbone ==\nmessage: {sample.name}, {sample.stat().st_size:,} bytes")
     tmp = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
     receivers_port, hub_port = free_port(), free_port()
     home = make_home(tmp, routes_yaml(receivers_port, fan_out=options.fan_out))
@@ -675,8 +683,18 @@ def run(options: Options) -> int:
     hub = Child("hub", serve, env, tmp / "hub.log")
     hub_url = f"http://127.0.0.1:{hub_port}"
     receivers_url = f"http://127.0.0.1:{receivers_port}"
-    ok = False
+    broker: KafkaCluster | None = None
+    result: Result | None = None
     try:
+        if backbone == "kafka":
+            bootstrap = options.kafka
+            if bootstrap is None:
+                print("starting a Kafka broker for the run ...", flush=True)
+                broker = KafkaCluster(tmp / "kafka")
+                broker.start()
+                bootstrap = broker.bootstrap
+            env["EXCHANGE_BACKBONE"] = f"kafka://{bootstrap}"
+            env["EXCHANGE_KAFKA_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}."
         receivers.start(f"{receivers_url}/demo-receivers")
         key = create_key(env)
         hub.start(f"{hub_url}/healthz")
@@ -686,7 +704,6 @@ def run(options: Options) -> int:
             )
         print()
         print(report(result))
-        ok = True
     except BenchFailure as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         if hub.process is not None:
@@ -694,14 +711,32 @@ def run(options: Options) -> int:
             print(hub.log_tail(), file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the hub and the receivers", file=sys.stderr)
+        raise
     finally:
         hub.stop()
         receivers.stop()
-        if ok and not options.keep:
+        if broker is not None:
+            broker.stop()
+        if result is not None and not options.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"logs and data kept in {tmp}", file=sys.stderr)
-    return 0 if ok else 1
+    return result
+
+
+def compare(results: dict[str, Result]) -> str:
+    """One line per backbone after the first, as ratios to the first."""
+    (base_name, base), *others = results.items()
+    lines = []
+    for name, other in others:
+        rate = other.messages / other.e2e_seconds / (base.messages / base.e2e_seconds)
+        p99 = percentile(other.load.latencies, 99) / percentile(base.load.latencies, 99)
+        cpu = (other.hub_cpu / other.messages) / (base.hub_cpu / base.messages)
+        lines.append(
+            f"{name} vs {base_name}: end-to-end throughput {rate:.2f} ×, ingress p99 {p99:.2f} ×, "
+            f"hub CPU per message {cpu:.2f} ×"
+        )
+    return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -726,7 +761,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--timeout", type=float, default=60.0, help="seconds allowed for deliveries after ingress"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
+    parser.add_argument(
+        "--backbone",
+        default="embedded",
+        help="embedded, kafka, or both comma-separated (run one after the other and compared)",
+    )
+    parser.add_argument(
+        "--kafka", help="HOST:PORT,... of running brokers (default: start one for the run)"
+    )
     args = parser.parse_args(argv)
+    backbones = [name.strip() for name in args.backbone.split(",") if name.strip()]
+    if not backbones or set(backbones) - {"embedded", "kafka"}:
+        parser.error("--backbone takes embedded, kafka or embedded,kafka")
     for name in ("messages", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -741,13 +787,26 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         latency_sample=args.latency_sample,
         timeout=args.timeout,
         keep=args.keep,
+        backbones=backbones,
+        kafka=args.kafka,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    return run(options)
+    results: dict[str, Result] = {}
+    try:
+        for backbone in options.backbones:
+            result = run(options, backbone)
+            if result is None:
+                return 1
+            results[backbone] = result
+    except KeyboardInterrupt:
+        return 1
+    if len(results) > 1:
+        print("\n" + compare(results))
+    return 0
 
 
 if __name__ == "__main__":
