@@ -1,14 +1,17 @@
 """DEMO RECEIVERS: stand-ins for departments' systems, for the demo and benchmarks only.
 
 ``exchange serve --demo`` runs them beside the hub (on port 8001) so that a
-message sent to the hub ends in visible deliveries.  Each receiver accepts any
+message sent to the hub ends in visible deliveries.  Each REST receiver accepts any
 XML POSTed to /demo-receivers/<name>, remembers the last documents and counts
 distinct message ids (a real receiver deduplicates by X-Exchange-Message-Id
-the same way).  They are not part of the hub.
+the same way).  The tax bureau is a SOAP service (``exchange.demo_soap``) at
+/demo-receivers/tax-bureau-soap; the documents it receives (its SOAP body element)
+land in the ``tax-bureau`` inbox like the others.  They are not part of the hub.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import time
@@ -17,8 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from lxml import etree
+
+from exchange import demo_soap, xml
+from exchange.errors import RejectedMessage
 
 PREFIX = "/demo-receivers"
+# The SOAP receiver records into the department's inbox, so /tax-bureau/inbox shows it.
+SOAP_INBOX = "tax-bureau"
 DEMO_SENDER = "samr-reg"
 DEMO_SENDER_KEY = "demo-key-samr-reg"
 DEMO_OPERATOR = "demo-operator"
@@ -39,19 +48,42 @@ _json = functools.partial(
 
 
 class DemoReceivers:
-    def __init__(self) -> None:
+    def __init__(self, soap_address: str | None = None) -> None:
+        """``soap_address``: the URL the SOAP receiver's WSDL names (None: as requested)."""
         self.inboxes: dict[str, Inbox] = {}
+        self._soap = demo_soap.WsgiBridge(demo_soap.application(soap_address), demo_soap.PATH)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        # Before the catch-all /{name}: the SOAP receiver answers POST and GET ?wsdl.
+        app.router.add_route("*", demo_soap.PATH, self._receive_soap)
         app.router.add_post(PREFIX + "/{name}", self._receive)
         app.router.add_get(PREFIX + "/{name}/inbox", self._inbox)
         app.router.add_get(PREFIX, self._summary)
+        app.on_cleanup.append(self._close)
         return app
+
+    async def _close(self, _: web.Application) -> None:
+        self._soap.close()
 
     async def _receive(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         body = await request.read()
+        duplicate = self._record(name, request, body.decode("utf-8", "replace"))
+        hub_id = request.headers.get("X-Exchange-Id", "")
+        return _json({"receiver": name, "id": hub_id, "duplicate": duplicate})
+
+    async def _receive_soap(self, request: web.Request) -> web.StreamResponse:
+        response = await self._soap(request)
+        if request.method == "POST" and response.status == 200:
+            document = _soap_body_element(await request.read())
+            self._record(SOAP_INBOX, request, document, protocol="soap")
+        return response
+
+    def _record(
+        self, name: str, request: web.Request, document: str, protocol: str = "rest"
+    ) -> bool:
+        """Keep ``document`` in the inbox of ``name``; True if its hub id came before."""
         hub_id = request.headers.get("X-Exchange-Id", "")
         inbox = self.inboxes.setdefault(name, Inbox())
         inbox.received += 1
@@ -63,10 +95,11 @@ class DemoReceivers:
                 "message_id": request.headers.get("X-Exchange-Message-Id"),
                 "attempt": request.headers.get("X-Exchange-Attempt"),
                 "received_at": time.time(),
-                "document": body.decode("utf-8", "replace"),
+                "protocol": protocol,
+                "document": document,
             }
         )
-        return _json({"receiver": name, "id": hub_id, "duplicate": duplicate})
+        return duplicate
 
     async def _inbox(self, request: web.Request) -> web.Response:
         inbox = self.inboxes.get(request.match_info["name"], Inbox())
@@ -87,8 +120,24 @@ class DemoReceivers:
         )
 
 
+def _soap_body_element(request: bytes) -> str:
+    """The SOAP request's body element (the document the department received), as text."""
+    try:
+        envelope = xml.parse(request).getroot()
+    except RejectedMessage as exc:
+        return f"(not XML: {exc})"
+    body = envelope.find(f"{{{etree.QName(envelope).namespace}}}Body")
+    first = None if body is None else next(body.iterchildren(etree.Element), None)
+    if first is None:
+        return "(an empty SOAP body)"
+    document = copy.deepcopy(first)  # without the envelope's namespace declarations
+    etree.cleanup_namespaces(document)
+    return etree.tostring(document, encoding="unicode")
+
+
 async def start_demo_receivers(host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(DemoReceivers().app(), access_log=None)
+    receivers = DemoReceivers(soap_address=f"http://{host}:{port}{demo_soap.PATH}")
+    runner = web.AppRunner(receivers.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

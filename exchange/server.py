@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from exchange import demo
 from exchange.hub import WORKERS, Hub
 from exchange.ingress.rest import SubmitFastPath, create_app
+from exchange.ingress.soap import SoapFrontDoor
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def build_app(
 
     app = create_app(hub)
     app.router.lifespan_context = lifespan
-    return SubmitFastPath(hub, app)
+    # REST submissions first (the hot path), then /soap, then everything else (FastAPI).
+    return SubmitFastPath(hub, SoapFrontDoor(hub, app))
 
 
 async def _start_workers_process() -> asyncio.subprocess.Process:

@@ -2,9 +2,9 @@
 
 One shared instance per kind, started once by ``start()`` and closed by ``close()``: the
 instance holds the connection pool, so every endpoint of the kind shares it.  A new kind
-(SOAP, for instance) plugs in by ``register("soap", SoapEgress)`` or, from another package,
+plugs in by ``register("ftp", FtpEgress)`` or, from another package,
 an entry point in the ``exchange.egress`` group naming its class.  Registries are plain
-objects, so each test builds its own.
+objects, so each test builds its own.  Built in: ``rest`` and ``soap``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 
 from exchange.egress.base import Egress
 from exchange.egress.rest import RestEgress
+from exchange.egress.soap import SoapEgress
 from exchange.errors import ConfigError
 from exchange.routing.model import Endpoint
 
@@ -22,7 +23,10 @@ ENTRY_POINT_GROUP = "exchange.egress"
 
 EgressFactory = Callable[[], Egress]
 
-BUILTIN_KINDS: Mapping[str, EgressFactory] = {RestEgress.kind: RestEgress}
+BUILTIN_KINDS: Mapping[str, EgressFactory] = {
+    RestEgress.kind: RestEgress,
+    SoapEgress.kind: SoapEgress,
+}
 
 
 class EgressRegistry:

@@ -50,7 +50,7 @@ def _rejection(exc: RejectedMessage) -> JSONResponse:
     return response
 
 
-def _bearer(headers: Headers) -> str | None:
+def bearer_key(headers: Headers) -> str | None:
     value = headers.get("authorization", "")
     scheme, _, token = value.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
@@ -61,7 +61,7 @@ def _is_xml(content_type: str | None) -> bool:
     return media in XML_TYPES or (media.startswith("application/") and media.endswith("+xml"))
 
 
-async def _read_body(headers: Headers, stream: AsyncIterator[bytes], limit: int) -> bytes:
+async def read_body(headers: Headers, stream: AsyncIterator[bytes], limit: int) -> bytes:
     declared = headers.get("content-length")
     too_large = PayloadTooLarge(
         f"message is over the limit of {limit} bytes; send a smaller document or ask the "
@@ -82,7 +82,7 @@ async def _read_body(headers: Headers, stream: AsyncIterator[bytes], limit: int)
 async def submit_message(hub: Hub, headers: Headers, stream: AsyncIterator[bytes]) -> Response:
     """POST /v1/messages: the answer for one submission, refusals included."""
     try:
-        key = _bearer(headers)
+        key = bearer_key(headers)
         if key is None:  # who comes before what: 401 before 415/413
             raise Unauthenticated(
                 "no key: send 'Authorization: Bearer <key>' with the key the operators "
@@ -93,7 +93,7 @@ async def submit_message(hub: Hub, headers: Headers, stream: AsyncIterator[bytes
                 f"content type {headers.get('content-type')!r} is not XML; send the document "
                 "with 'Content-Type: application/xml'"
             )
-        body = await _read_body(headers, stream, hub.settings.max_message_bytes)
+        body = await read_body(headers, stream, hub.settings.max_message_bytes)
         answer = await hub.intake.submit(
             Submission(
                 body=body,
@@ -136,7 +136,9 @@ class SubmitFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == SUBMIT:
             try:
-                response = await submit_message(self._hub, Headers(scope=scope), _body(receive))
+                response = await submit_message(
+                    self._hub, Headers(scope=scope), receive_body(receive)
+                )
             except ClientDisconnect:
                 return  # nobody is left to answer; nothing was accepted
             except Exception:
@@ -147,7 +149,7 @@ class SubmitFastPath:
         await self._app(scope, receive, send)
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
+async def receive_body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -172,7 +174,7 @@ def create_app(hub: Hub) -> FastAPI:
         return _rejection(exc)
 
     async def identify(request: Request) -> Identity:
-        key = _bearer(request.headers)
+        key = bearer_key(request.headers)
         identity = await hub.store.keys.identify(key) if key else None
         if identity is None:
             raise Unauthenticated("a valid key is needed: send 'Authorization: Bearer <key>'")

@@ -9,15 +9,18 @@ callable so this module does not depend on those packages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+import os
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from exchange.routing.checks import check_table
 from exchange.routing.loader import LoadedFiles, Located, load_files
-from exchange.routing.model import Route
+from exchange.routing.model import Route, SoapEndpoint
 from exchange.routing.problems import LintProblem, did_you_mean, sort_key
 
 ResolveChain = Callable[[str, str, Sequence[str] | None], object]
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def lint(
@@ -26,13 +29,17 @@ def lint(
     schema_names: Collection[str] | None = None,
     adapter_names: Collection[str] | None = None,
     resolve_chain: ResolveChain | None = None,
+    wsdl: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> list[LintProblem]:
     """Every problem in ``routes_dir``, errors and warnings, ordered by file and line.
 
     ``schema_names`` should hold every name a message type is known by (schema
     names and ``{namespace}local`` names), since routes may use either.
     ``resolve_chain(source_type, target_type, adapters)`` should raise (a
-    ConfigError) when no adapter chain connects the two types.
+    ConfigError) when no adapter chain connects the two types.  ``wsdl=False`` leaves
+    the SOAP endpoints' WSDLs unread (a URL WSDL is fetched otherwise); ``environ``
+    replaces ``os.environ`` for the ``${VAR}`` checks.
     """
     loaded = load_files(routes_dir)
     problems = [*loaded.problems, *check_table(loaded)]
@@ -51,7 +58,51 @@ def lint(
         problems.extend(_unknown_adapters(loaded, adapter_names))
     if resolve_chain is not None:
         problems.extend(_chains(loaded, resolve_chain, schema_names, adapter_names))
+    problems.extend(_soap_credentials(loaded, os.environ if environ is None else environ))
+    if wsdl:
+        problems.extend(_soap_operations(loaded))
     return sorted(problems, key=sort_key)
+
+
+def _soap_credentials(loaded: LoadedFiles, environ: Mapping[str, str]) -> Iterator[LintProblem]:
+    for located in loaded.endpoints.values():
+        endpoint = located.item
+        if not isinstance(endpoint, SoapEndpoint):
+            continue
+        for field in ("username", "password"):
+            for variable in _VARIABLE.findall(getattr(endpoint, field) or ""):
+                if variable not in environ:
+                    yield LintProblem(
+                        located.file,
+                        located.line(field),
+                        f"endpoint '{endpoint.name}': {field} uses ${{{variable}}}, which is "
+                        "not set in this environment — set it before the hub sends",
+                        "warning",
+                    )
+
+
+def _soap_operations(loaded: LoadedFiles) -> Iterator[LintProblem]:
+    """Each SOAP endpoint's WSDL loads and has what the endpoint names."""
+    # Imported here: the egress package builds on the routing models, not the other way.
+    from exchange.egress.wsdl import WsdlCache, WsdlRefused, WsdlUnreachable
+
+    wsdls = WsdlCache()
+    for located in loaded.endpoints.values():
+        endpoint = located.item
+        if not isinstance(endpoint, SoapEndpoint):
+            continue
+        try:
+            wsdls.operation(endpoint)
+        except WsdlUnreachable as exc:
+            yield LintProblem(
+                located.file,
+                located.line("wsdl"),
+                f"endpoint '{endpoint.name}': could not check the WSDL: {exc}",
+                "warning",
+            )
+        except WsdlRefused as exc:
+            line = located.line(exc.field)
+            yield LintProblem(located.file, line, f"endpoint '{endpoint.name}': {exc}")
 
 
 def _unknown_types(loaded: LoadedFiles, schema_names: Collection[str]) -> Iterator[LintProblem]:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from exchange.routing.model import Endpoint, Route, SenderPolicy
+from exchange.routing.model import Endpoint, Route, SenderPolicy, endpoint_class
 from exchange.routing.problems import LintProblem, did_you_mean, display_path
 from exchange.routing.validation import explain
 
@@ -269,8 +269,16 @@ class _FileReader:
     ) -> None:
         name = data.get(name_field)
         label = f"{kind} '{name}'" if isinstance(name, str) else f"{kind} #{index}"
+        if model is Endpoint:
+            # Each endpoint kind is its own model: validate (and explain) with that one.
+            try:
+                model = endpoint_class(data.get("kind", "rest"))
+            except ValueError as exc:
+                self.problem(lines.get(("kind",), lines[()]), f"{label}: {exc}")
+                return
         try:
-            item = model.model_validate(data)
+            # Relative paths in an item (an endpoint's WSDL) start from the routes folder.
+            item = model.model_validate(data, context={"routes_dir": self.loaded.routes_dir})
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 self.problem(_error_line(error, lines), f"{label}: {explain(model, error)}")

@@ -13,7 +13,9 @@ engines that load them:
   canonical model, every canonical record made from a market regulation sample) into a
   document that passes the target's XSD and business rules;
 - the routing table parses into the routing models, refers only to things that exist, and its
-  content-based rule sends registrations with employees, and only those, to social security.
+  content-based rule sends registrations with employees, and only those, to social security;
+- the tax bureau is a SOAP endpoint whose committed WSDL is the one the demo service serves,
+  and whose operation takes the tax bureau's registration as its body element.
 
 The business rules are re-implemented here from their standards (GB 32100-2015, GB 11643-1999,
 GB/T 2260) so that the samples are checked independently of the hub's own rule code.
@@ -34,9 +36,10 @@ import xmlschema
 import yaml
 from lxml import etree
 
+from exchange import demo_soap
 from exchange.adapters import AdapterSpec, PythonAdapter
 from exchange.envelope import Envelope
-from exchange.routing.model import Endpoint, Route, SenderPolicy
+from exchange.routing.model import Endpoint, RestEndpoint, Route, SenderPolicy, SoapEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
@@ -438,7 +441,16 @@ def test_route_files_parse_into_the_models_and_refer_to_what_exists() -> None:
         "legal-entity-registry": CANONICAL,
     }
     for name, endpoint in ENDPOINTS.items():
-        assert endpoint.url == f"http://127.0.0.1:8001/demo-receivers/{name}"
+        if isinstance(endpoint, RestEndpoint):
+            assert endpoint.url == f"http://127.0.0.1:8001/demo-receivers/{name}"
+    tax = ENDPOINTS["tax-bureau"]
+    assert isinstance(tax, SoapEndpoint) and tax.address is None
+    assert (tax.service, tax.port, tax.operation) == ("TaxBureau", "TaxBureau", "RegisterTaxpayer")
+    assert (ROUTES / tax.wsdl).is_file()
+    assert {n for n, e in ENDPOINTS.items() if isinstance(e, RestEndpoint)} == {
+        "social-security",
+        "legal-entity-registry",
+    }
     assert len({(e.timeout, e.retry) for e in ENDPOINTS.values()}) == 3
     assert len({r.name for r in ROUTE_LIST}) == len(ROUTE_LIST) == 2
     assert SENDERS["samr-reg"].may_send == [SAMR]
@@ -498,3 +510,25 @@ def test_the_content_based_route_sends_only_registrations_with_employees() -> No
     for path in FOLDERS[SAMR].valid:
         assert outcomes[path.name] == (_employees(path) > 0), path.name
     assert True in outcomes.values() and False in outcomes.values()
+
+
+# --- the tax bureau's SOAP service ------------------------------------------------------------
+
+
+def test_the_committed_wsdl_is_the_demo_services_own() -> None:
+    committed = (ROUTES / "wsdl" / "tax-bureau.wsdl").read_bytes()
+    assert committed == demo_soap.wsdl(), "run: python -m exchange.demo_soap > routes/wsdl/..."
+
+
+def test_the_wsdl_operation_takes_the_tax_registration_as_its_body() -> None:
+    from exchange.egress import WsdlCache
+
+    tax = Endpoint.model_validate(
+        next(e for e in SECTIONS["endpoints"] if e["name"] == "tax-bureau"),
+        context={"routes_dir": ROUTES},
+    )
+    assert isinstance(tax, SoapEndpoint)
+    operation = WsdlCache().operation(tax)
+    assert operation.body == f"{{{TAX_NS}}}{FOLDERS[TAX].manifest['root']}"
+    assert operation.part is None and operation.version == "1.1"
+    assert operation.address == "http://127.0.0.1:8001/demo-receivers/tax-bureau-soap"

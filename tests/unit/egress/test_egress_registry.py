@@ -7,13 +7,23 @@ from typing import ClassVar
 
 import pytest
 
-from exchange.egress import Egress, EgressRegistry, Outbound, Receipt, RestEgress, registry
+from exchange.egress import (
+    Egress,
+    EgressRegistry,
+    Outbound,
+    Receipt,
+    RestEgress,
+    SoapEgress,
+    registry,
+)
 from exchange.errors import ConfigError
 from exchange.routing.model import Endpoint
 
 
 class FakeSoap(Egress):
-    kind: ClassVar[str] = "soap"
+    """A stand-in plug-in kind (named "fax" so as not to clash with the built-in soap)."""
+
+    kind: ClassVar[str] = "fax"
     built = 0
 
     def __init__(self) -> None:
@@ -37,9 +47,10 @@ def rest_endpoint(name: str = "tax-in", **extra: object) -> Endpoint:
     )
 
 
-async def test_rest_is_built_in_and_shared_by_every_endpoint() -> None:
+async def test_rest_and_soap_are_built_in_and_shared_by_every_endpoint() -> None:
     reg = EgressRegistry(load_entry_points=False)
-    assert reg.kinds == ["rest"]
+    assert reg.kinds == ["rest", "soap"]
+    assert isinstance(registry.BUILTIN_KINDS["soap"](), SoapEgress)
     await reg.start()
     try:
         first = reg.for_endpoint(rest_endpoint("tax-in"))
@@ -52,10 +63,10 @@ async def test_rest_is_built_in_and_shared_by_every_endpoint() -> None:
 
 async def test_a_registered_kind_is_started_once_and_closed() -> None:
     reg = EgressRegistry(load_entry_points=False)
-    reg.register("soap", FakeSoap)
+    reg.register("fax", FakeSoap)
     await reg.start()
     await reg.start()  # a second start does not start again
-    soap = reg.get("soap")
+    soap = reg.get("fax")
     assert isinstance(soap, FakeSoap)
     assert soap.starts == 1
     await reg.close()
@@ -64,27 +75,27 @@ async def test_a_registered_kind_is_started_once_and_closed() -> None:
 
 async def test_start_only_some_kinds() -> None:
     before = FakeSoap.built
-    reg = EgressRegistry({"rest": RestEgress, "soap": FakeSoap}, load_entry_points=False)
+    reg = EgressRegistry({"rest": RestEgress, "fax": FakeSoap}, load_entry_points=False)
     await reg.start(["rest"])
     try:
         assert FakeSoap.built == before
         with pytest.raises(RuntimeError, match="not started"):
-            reg.get("soap")
+            reg.get("fax")
     finally:
         await reg.close()
 
 
 async def test_unknown_kind_names_the_known_ones_and_guesses() -> None:
-    reg = EgressRegistry({"rest": RestEgress, "soap": FakeSoap}, load_entry_points=False)
+    reg = EgressRegistry({"rest": RestEgress, "fax": FakeSoap}, load_entry_points=False)
     await reg.start()
     try:
         with pytest.raises(ConfigError) as caught:
-            reg.get("sopa")
+            reg.get("fxa")
     finally:
         await reg.close()
     message = str(caught.value)
-    assert "'sopa'" in message and "did you mean 'soap'?" in message
-    assert "rest, soap" in message
+    assert "'fxa'" in message and "did you mean 'fax'?" in message
+    assert "fax, rest" in message
 
 
 async def test_for_endpoint_before_start_says_so() -> None:
@@ -95,8 +106,8 @@ async def test_for_endpoint_before_start_says_so() -> None:
 
 def test_check_names_the_endpoint_of_an_unknown_kind() -> None:
     reg = EgressRegistry(load_entry_points=False)
-    endpoint = Endpoint.model_construct(name="old-soap", kind="soap", url="http://x/", format="f")
-    with pytest.raises(ConfigError, match="endpoint 'old-soap': unknown egress kind 'soap'"):
+    endpoint = Endpoint.model_construct(name="old-fax", kind="fax", url="http://x/", format="f")
+    with pytest.raises(ConfigError, match="endpoint 'old-fax': unknown egress kind 'fax'"):
         reg.check(endpoint)
 
 
@@ -119,7 +130,7 @@ async def test_register_twice_or_after_start_is_refused() -> None:
     await reg.start()
     try:
         with pytest.raises(RuntimeError, match="after start"):
-            reg.register("soap", FakeSoap)
+            reg.register("fax", FakeSoap)
     finally:
         await reg.close()
 

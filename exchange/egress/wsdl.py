@@ -1,0 +1,306 @@
+"""WSDLs for the SOAP egress: loaded once, confined to allowed places, read into a plan.
+
+zeep parses the WSDL and the schemas it imports; every document it reads goes through
+``_ConfinedTransport``, which refuses whatever lies outside the endpoint's allowed
+location: for a local WSDL the routes folder (files only, no URLs), for a URL WSDL the
+same scheme, host and port (no redirects).  DTDs and entities are refused by zeep's
+settings.  So a WSDL, however written, cannot make the hub read another file or open a
+connection elsewhere.
+
+``WsdlCache.operation(endpoint)`` answers what the SOAP egress needs to send: the SOAP
+version, the action, the address and where the document goes in the body, or a
+ConfigError that names the choices the WSDL offers ("did you mean ...").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from lxml import etree
+from zeep import Settings
+from zeep import exceptions as zeep_errors
+from zeep.transports import Transport
+from zeep.wsdl import Document
+from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
+
+from exchange.errors import ConfigError
+from exchange.routing.model import SoapEndpoint
+from exchange.routing.problems import did_you_mean
+
+SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+DEFAULT_LOAD_TIMEOUT = 30.0
+
+
+class WsdlRefused(ConfigError):
+    """The WSDL (or something it imports) is not in an allowed place, or is not usable;
+    ``field`` names the endpoint setting to fix (wsdl, service, port, operation, part)."""
+
+    def __init__(self, message: str, field: str = "wsdl") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WsdlUnreachable(ConfigError):
+    """A URL WSDL could not be fetched (network, HTTP error): worth trying again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoapOperation:
+    """What the egress needs from the WSDL to send one operation's request."""
+
+    endpoint: str
+    operation: str
+    version: str  # "1.1" or "1.2"
+    envelope_ns: str
+    action: str
+    address: str | None  # the port's soap:address
+    body: str  # Clark name of the body element: the document's root, or its wrapper
+    part: str | None  # Clark name of the wrapper's child that holds the document
+    one_way: bool  # no output message: an empty 2xx answer is a success
+
+    def http_headers(self) -> dict[str, str]:
+        """Content type and action as SOAP 1.1 / 1.2 over HTTP want them."""
+        if self.version == "1.2":
+            action = f'; action="{self.action}"' if self.action else ""
+            return {"Content-Type": f"application/soap+xml; charset=utf-8{action}"}
+        return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{self.action}"'}
+
+
+class _ConfinedTransport(Transport):  # type: ignore[misc]  # zeep is untyped
+    """zeep's transport, refusing every location outside ``root``."""
+
+    def __init__(self, root: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)  # type: ignore[no-untyped-call]
+        self.session.trust_env = False  # no proxies or netrc picked up from the environment
+        self.root = root
+        self.loaded: list[str] = []
+
+    def load(self, url: str) -> bytes:
+        self._check(url)
+        self.loaded.append(url)
+        if _is_http(url):
+            try:
+                response = self.session.get(url, timeout=self.load_timeout, allow_redirects=False)
+            except requests.RequestException as exc:
+                raise WsdlUnreachable(
+                    f"cannot fetch {url}: {exc}; check that the service is reachable from "
+                    "the hub, or commit the WSDL under routes/ and point 'wsdl' at it"
+                ) from exc
+            with response:
+                if response.status_code != 200:
+                    raise WsdlUnreachable(
+                        f"fetching {url} answered HTTP {response.status_code}; check the "
+                        "WSDL's URL with the service's operators"
+                    )
+                return bytes(response.content)
+        try:
+            return Path(url).read_bytes()
+        except OSError as exc:
+            raise WsdlRefused(
+                f"cannot read {url}: {exc.strerror or exc}; check the endpoint's 'wsdl' "
+                "path and the WSDL's imports"
+            ) from exc
+
+    def _check(self, url: str) -> None:
+        if _is_http(self.root):
+            parts = urlsplit(url)
+            if not _is_http(url) or f"{parts.scheme}://{parts.netloc}" != self.root:
+                raise WsdlRefused(
+                    f"refused to load {url}: a WSDL fetched from {self.root} may import "
+                    f"only from {self.root}; copy the imported documents to that host "
+                    "or commit them all under routes/"
+                )
+            return
+        if "://" in url:
+            raise WsdlRefused(
+                f"refused to load {url}: a local WSDL may import only files inside the "
+                f"routes folder {self.root}; copy the document there and import it by a "
+                "relative path"
+            )
+        if not Path(url).resolve().is_relative_to(self.root):
+            raise WsdlRefused(
+                f"refused to load {url}: it lies outside the routes folder {self.root}; "
+                "copy it into routes/ and import it by a relative path"
+            )
+
+
+class WsdlCache:
+    """Loaded WSDLs by location and the operations read from them; safe across threads.
+
+    A location is loaded once (concurrent first uses wait for one load); a failed load is
+    not kept, so a corrected WSDL is picked up at the next use.
+    """
+
+    def __init__(self, *, timeout: float = DEFAULT_LOAD_TIMEOUT) -> None:
+        self._timeout = timeout
+        self._documents: dict[tuple[str, str], Any] = {}
+        self._operations: dict[tuple[str, ...], SoapOperation] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.loads = 0  # WSDL loads done, for tests and diagnostics
+
+    def cached(self, endpoint: SoapEndpoint) -> SoapOperation | None:
+        """The operation of ``endpoint`` if already read (no I/O: fine in the event loop)."""
+        return self._operations.get(_key(endpoint))
+
+    def operation(self, endpoint: SoapEndpoint) -> SoapOperation:
+        """The operation ``endpoint`` names, loading its WSDL if needed (blocking I/O)."""
+        key = _key(endpoint)
+        found = self._operations.get(key)
+        if found is None:
+            document = self.document(endpoint.wsdl_location, endpoint.wsdl_root)
+            found = self._operations[key] = _read_operation(endpoint, document)
+        return found
+
+    def document(self, location: str, root: str) -> Any:
+        """The parsed zeep Document at ``location``, which may read only within ``root``."""
+        key = (location, root)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            document = self._documents.get(key)
+            if document is None:
+                document = self._documents[key] = self._load(location, root)
+            return document
+
+    def _load(self, location: str, root: str) -> Any:
+        transport = _ConfinedTransport(root, self._timeout)
+        settings = Settings(
+            strict=True,
+            forbid_dtd=True,
+            forbid_entities=True,
+            # A local WSDL reaches no network at all; a URL WSDL's own host is checked by
+            # the transport.
+            forbid_external=not _is_http(root),
+            # Load what the WSDL names, as it names it (the transport checks each location).
+            force_https=False,
+        )
+        self.loads += 1
+        try:
+            return Document(location, transport, settings=settings)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            # Name the WSDL the refused import belongs to.
+            raise type(exc)(f"WSDL {location}: {exc}") from exc
+        except zeep_errors.ExternalReferenceForbidden as exc:
+            raise WsdlRefused(
+                f"WSDL {location}: refused to load {exc.url}: a local WSDL may import only "
+                f"files inside the routes folder {root}; copy the document there and import "
+                "it by a relative path"
+            ) from exc
+        except (zeep_errors.Error, etree.LxmlError, ValueError, KeyError) as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise WsdlRefused(
+                f"WSDL {location} cannot be used: {detail}; fix the WSDL or point the "
+                "endpoint's 'wsdl' at a correct one"
+            ) from exc
+
+
+def _read_operation(endpoint: SoapEndpoint, document: Any) -> SoapOperation:
+    where = f"endpoint {endpoint.name!r} (WSDL {endpoint.wsdl})"
+    service = _pick(where, "service", "service", endpoint.service, document.services)
+    port = _pick(
+        where, "port", f"port of service {endpoint.service!r}", endpoint.port, service.ports
+    )
+    binding = port.binding
+    if not isinstance(binding, SoapBinding):
+        raise WsdlRefused(
+            f"{where}: port {endpoint.port!r} has a {type(binding).__name__}, not a SOAP "
+            "binding; choose a SOAP port of the service",
+            "port",
+        )
+    operations = binding.all()  # type: ignore[no-untyped-call]
+    operation = _pick(
+        where, "operation", f"operation of port {endpoint.port!r}", endpoint.operation, operations
+    )
+    body = operation.input.body if operation.input is not None else None
+    if body is None:
+        raise WsdlRefused(
+            f"{where}: operation {endpoint.operation!r} has no input body to carry the "
+            "document; choose another operation",
+            "operation",
+        )
+    envelope_ns = SOAP12_ENV if isinstance(binding, Soap12Binding) else SOAP11_ENV
+    if str(body.qname) == f"{{{envelope_ns}}}Body":
+        names = ", ".join(repr(name) for name, _ in body.type.elements)
+        raise WsdlRefused(
+            f"{where}: operation {endpoint.operation!r} sends {len(body.type.elements)} "
+            f"body parts ({names}); the hub sends one document: choose an operation whose "
+            "input is one element",
+            "operation",
+        )
+    part = _part(where, endpoint, operation.style, body)
+    return SoapOperation(
+        endpoint=endpoint.name,
+        operation=endpoint.operation,
+        version="1.2" if isinstance(binding, Soap12Binding) else "1.1",
+        envelope_ns=envelope_ns,
+        action=operation.soapaction or "",
+        address=port.binding_options.get("address"),
+        body=str(body.qname),
+        part=part,
+        one_way=operation.output is None or operation.output.body is None,
+    )
+
+
+def _part(where: str, endpoint: SoapEndpoint, style: str, body: Any) -> str | None:
+    """Clark name of the wrapper child named ``endpoint.part`` (None: the document is the
+    body element itself)."""
+    children = [(name, element) for name, element in getattr(body.type, "elements", [])]
+    if endpoint.part is None:
+        if style == "rpc":
+            parts = ", ".join(repr(name) for name, _ in children) or "none"
+            raise WsdlRefused(
+                f"{where}: operation {endpoint.operation!r} is rpc style: its body is the "
+                f"wrapper {body.qname.localname!r}; set 'part' to the part that carries the "
+                f"document (parts: {parts})",
+                "part",
+            )
+        return None
+    for name, element in children:
+        if name == endpoint.part:
+            return str(element.qname)
+    names = [name for name, _ in children]
+    listed = ", ".join(repr(name) for name in names) or "none: it has no child elements"
+    raise WsdlRefused(
+        f"{where}: the body element {body.qname.localname!r} of operation "
+        f"{endpoint.operation!r} has no child {endpoint.part!r}"
+        f"{did_you_mean(endpoint.part, names)}; its children: {listed}. Leave 'part' out "
+        "if the document is the body element itself",
+        "part",
+    )
+
+
+def _pick(where: str, field: str, what: str, name: str, choices: Any) -> Any:
+    try:
+        return choices[name]
+    except KeyError:
+        known: Iterable[str] = list(choices)
+        listed = ", ".join(repr(choice) for choice in known) or "none"
+        raise WsdlRefused(
+            f"{where}: no {what} named {name!r}{did_you_mean(name, known)}; the WSDL has: {listed}",
+            field,
+        ) from None
+
+
+def _key(endpoint: SoapEndpoint) -> tuple[str, ...]:
+    """What the plan depends on (endpoints hold dicts, so are not hashable themselves)."""
+    return (
+        endpoint.name,
+        endpoint.wsdl_location,
+        endpoint.wsdl_root,
+        endpoint.service,
+        endpoint.port,
+        endpoint.operation,
+        endpoint.part or "",
+    )
+
+
+def _is_http(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
