@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+KAFKA_PORT  ?= 9092
+KAFKA_NODES ?= 1
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench clean kafka-jars kafka-up kafka-down
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,20 +20,32 @@ install: $(STAMP)
 run: install
 	$(BIN)/exchange serve --demo
 
-## lint, type-check and run every test (PostgreSQL is started by the tests themselves)
+## lint, type-check and run every test (they start their own PostgreSQL and Kafka brokers)
 test: lint pytest
 
 lint: install
-	$(BIN)/ruff check exchange tests bench
-	$(BIN)/ruff format --check exchange tests bench
-	$(BIN)/mypy exchange
+	$(BIN)/ruff check exchange tests bench tools
+	$(BIN)/ruff format --check exchange tests bench tools
+	$(BIN)/mypy exchange tools
 
 pytest: install
 	$(BIN)/python -m pytest -q
 
-## end-to-end throughput and latency on the embedded default
+## end-to-end throughput and latency on the embedded backbone and on Kafka, then SOAP vs REST ingress
 bench: install
-	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.e2e --backbone embedded,kafka
+	$(BIN)/python -m bench.soap_ingress
+
+## Apache Kafka from Maven Central jars (Java 17+; Maven for the first fetch): see README
+kafka-jars: install
+	$(BIN)/python -m tools.kafka_broker jars
+
+## a Kafka broker on 127.0.0.1:9092, data and logs in var/kafka (KAFKA_NODES=3 for a cluster)
+kafka-up: install
+	$(BIN)/python -m tools.kafka_broker up --data var/kafka --port $(KAFKA_PORT) --nodes $(KAFKA_NODES)
+
+kafka-down: install
+	$(BIN)/python -m tools.kafka_broker down --data var/kafka
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
