@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         description="Largest payload carried inside a record; larger ones travel by "
         "reference (claim check in the store).",
     )
+    kafka_publish_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="How long the front door waits for Kafka's acknowledgement before a 503.",
+    )
     kafka_session_timeout_ms: int = Field(
         default=10_000,
         ge=1_000,

@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from exchange.backbone.base import (
     Backbone,
@@ -64,6 +64,11 @@ class KafkaConfig:
     # An open transaction of a crashed worker holds back read_committed readers of its
     # partitions until it times out: keep that short.
     transaction_timeout_ms: int = 15_000
+    # The idempotent producer never gives up on a record while the brokers are away; the
+    # front door must answer its sender within this time (503) all the same.
+    publish_timeout_ms: int = 10_000
+    # How soon a consumer notices topics and partitions created after it joined.
+    metadata_max_age_ms: int = 10_000
     client_id: str = "exchange-hub"
 
     @classmethod
@@ -76,6 +81,7 @@ class KafkaConfig:
             min_insync_replicas=settings.kafka_min_insync,
             max_record_bytes=settings.kafka_max_record_bytes,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            publish_timeout_ms=settings.kafka_publish_timeout_ms,
         )
 
     @property
@@ -160,9 +166,16 @@ class KafkaBackbone(Backbone):
         self._publishing += 1
         self._idle.clear()
         try:
-            prepared = await self._prepare(records)
-            sent = [await self._send(producer, record) for record in prepared]
-            await asyncio.gather(*sent)
+            async with asyncio.timeout(self.config.publish_timeout_ms / 1000):
+                prepared = await self._prepare(records)
+                sent = [await self._send(producer, record) for record in prepared]
+                await asyncio.gather(*sent)
+        except TimeoutError as exc:
+            raise BackboneError(
+                f"Kafka did not acknowledge {len(records)} record(s) within "
+                f"{self.config.publish_timeout_ms} ms (brokers down or unreachable?); they may "
+                "still arrive: send again with the same message id, the hub recognises it"
+            ) from exc
         except KafkaError as exc:
             raise BackboneError(
                 f"Kafka did not acknowledge {len(records)} record(s): {exc}; nothing was "
@@ -225,6 +238,10 @@ class KafkaBackbone(Backbone):
                 f"Kafka transaction of {len(records)} record(s) failed: {exc}; nothing of it "
                 "is visible and the inputs stay uncommitted"
             ) from exc
+        except BaseException:
+            # Cancelled (or a bug) mid-transaction: the producer's state is unknown.
+            await consumer.drop_transactional_producer()
+            raise
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -272,6 +289,7 @@ class KafkaConsumer(Consumer):
             heartbeat_interval_ms=max(config.session_timeout_ms // 5, 500),
             max_poll_interval_ms=config.max_poll_interval_ms,
             partition_assignment_strategy=(StickyPartitionAssignor,),
+            metadata_max_age_ms=config.metadata_max_age_ms,
         )
         self._topics = topics
         self._owned: set[KafkaPartition] = set()
@@ -358,6 +376,12 @@ class KafkaConsumer(Consumer):
         self.check_owned(offsets)
         try:
             await self._kafka.commit(self.kafka_offsets(offsets))
+        except CommitFailedError as exc:  # a rebalance began since the ownership check
+            raise OwnershipLost(
+                f"commit refused for group {self.group!r}: its partitions are being "
+                "reassigned; their records go to whoever owns them next",
+                frozenset(offsets),
+            ) from exc
         except KafkaError as exc:
             raise BackboneError(
                 f"commit for group {self.group!r} failed: {exc}; the records will be "

@@ -88,4 +88,26 @@ class TopicAdmin:
                     f"{config.replication_factor} replicas the cluster needs at least that many "
                     "brokers (EXCHANGE_KAFKA_REPLICATION_FACTOR)"
                 )
+        await self._wait_for_leaders(topics)
         self._known.update(topics)
+
+    async def _wait_for_leaders(self, topics: list[str], timeout: float = 10.0) -> None:
+        """Until every partition of ``topics`` has a leader: a consumer group assigned
+        before that may see a new topic without partitions."""
+        assert self._admin is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                described = await self._admin.describe_topics(topics)
+            except KafkaError:
+                described = []
+            if len(described) == len(topics) and all(
+                topic.get("error_code", 0) == 0
+                and topic.get("partitions")
+                and all(part.get("leader", -1) >= 0 for part in topic["partitions"])
+                for topic in described
+            ):
+                return
+            await asyncio.sleep(0.1)
+        # Not fatal: producers and consumers retry until the leaders are elected.

@@ -42,8 +42,9 @@ from exchange.pipeline.router import H_ADAPTERS, H_ENDPOINT, H_ROUTE
 
 log = logging.getLogger(__name__)
 
-GROUP = "delivery"
+GROUP = "delivery"  # each endpoint's consumers form the group "delivery.<endpoint>"
 FLUSH_SECONDS = 0.02
+FLUSH_ON_STOP_SECONDS = 5.0
 H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
 H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
 # Records held per send slot: the others wait for their retry time without a slot.
@@ -74,8 +75,11 @@ class EndpointDelivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         topics = [delivery_topic(self.endpoint), retry_topic(self.endpoint)]
-        consumer = await self._backbone.consumer(GROUP, topics)
-        flusher = asyncio.create_task(self._flush_loop(consumer, stop))
+        # A group per endpoint: on Kafka, members of one group that read different topics
+        # are assigned from one member's view of every topic, which may miss a new one.
+        consumer = await self._backbone.consumer(f"{GROUP}.{self.endpoint}", topics)
+        finishing = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_loop(consumer, finishing))
         tasks: set[asyncio.Task[None]] = set()
         held = self._concurrency * HELD_PER_SLOT
         try:
@@ -94,10 +98,13 @@ class EndpointDelivery:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            with contextlib.suppress(Exception):  # what finished is committed; the rest comes again
+            # Let a flush under way end (cancelling it mid-transaction would leave the
+            # transaction to time out), then write what finished; the rest comes again.
+            finishing.set()
+            self._wake.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(flusher, timeout=FLUSH_ON_STOP_SECONDS)
+            with contextlib.suppress(Exception):
                 await self._flush(consumer)
             await consumer.close()
 
@@ -209,8 +216,8 @@ class EndpointDelivery:
             )
         ]
 
-    async def _flush_loop(self, consumer: Consumer, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _flush_loop(self, consumer: Consumer, finishing: asyncio.Event) -> None:
+        while not finishing.is_set():
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(FLUSH_SECONDS)  # gather what finishes meanwhile into one write

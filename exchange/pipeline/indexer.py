@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from exchange.backbone.base import Backbone, TopicPartition
+from exchange.backbone.base import Backbone, OwnershipLost, TopicPartition
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS
 from exchange.pipeline import events
 from exchange.pipeline.deadletter import from_record
@@ -53,6 +53,10 @@ class IndexWriter:
                         await asyncio.sleep(1.0)
                 else:
                     return
-                await consumer.commit(offsets)
+                try:
+                    await consumer.commit(offsets)
+                except OwnershipLost as lost:
+                    # Indexing is idempotent: the new owner indexes these records again.
+                    log.info("%s", lost)
         finally:
             await consumer.close()
