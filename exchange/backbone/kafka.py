@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from exchange.backbone.base import (
     TopicPartition,
 )
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR, CLAIM_HEADERS, ClaimStore
+from exchange.backbone.kafka_logging import quiet_repeats
 from exchange.backbone.kafka_topics import TopicAdmin
 from exchange.errors import BackboneError
 from exchange.settings import Settings
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 # Room for headers and batch framing on top of the largest payload carried inline.
 RECORD_OVERHEAD = 256 * 1024
+CLOSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class KafkaBackbone(Backbone):
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        quiet_repeats()
         await self._claims.start()
         await self._admin.start()
         self._producer = self.new_producer()
@@ -144,12 +147,12 @@ class KafkaBackbone(Backbone):
         if self._closed:
             return
         self._closed = True
-        await self._idle.wait()  # publishes already started finish first
+        await self._idle.wait()  # publishes already started finish first (they are bounded)
         for consumer in list(self._consumers):
             await consumer.close()
         if self._producer is not None:
-            await self._producer.stop()
-        await self._admin.close()
+            await _within(self._producer.stop(), "the producer")
+        await _within(self._admin.close(), "the admin client")
         await self._claims.close()
 
     def _check_usable(self, action: str) -> AIOKafkaProducer:
@@ -224,13 +227,23 @@ class KafkaBackbone(Backbone):
         prepared = await self._prepare(records)
         producer = await consumer.transactional_producer()
         try:
-            async with producer.transaction():
-                sent = [await self._send(producer, record) for record in prepared]
-                await asyncio.gather(*sent)
-                if offsets:
-                    await producer.send_offsets_to_transaction(
-                        consumer.kafka_offsets(offsets), consumer.group
-                    )
+            # Bounded: after a broker restart a transaction may wait for a coordinator that
+            # never answers; the stage then starts over from its last commit.
+            async with asyncio.timeout(self.config.publish_timeout_ms / 1000):
+                async with producer.transaction():
+                    sent = [await self._send(producer, record) for record in prepared]
+                    await asyncio.gather(*sent)
+                    if offsets:
+                        await producer.send_offsets_to_transaction(
+                            consumer.kafka_offsets(offsets), consumer.group
+                        )
+        except TimeoutError as exc:
+            await consumer.drop_transactional_producer()
+            raise BackboneError(
+                f"Kafka transaction of {len(records)} record(s) did not complete within "
+                f"{self.config.publish_timeout_ms} ms; it is aborted and the inputs stay "
+                "uncommitted"
+            ) from exc
         except KafkaError as exc:
             # A failed transaction can leave the producer unusable: start the next one afresh.
             await consumer.drop_transactional_producer()
@@ -252,7 +265,6 @@ class KafkaBackbone(Backbone):
         names = [self.physical(topic) for topic in topics]
         await self._admin.ensure(names)
         consumer = KafkaConsumer(self, self.config.prefix + group, names)
-        await consumer.start()
         self._consumers.add(consumer)
         return consumer
 
@@ -288,16 +300,27 @@ class KafkaConsumer(Consumer):
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=max(config.session_timeout_ms // 5, 500),
             max_poll_interval_ms=config.max_poll_interval_ms,
-            partition_assignment_strategy=(StickyPartitionAssignor,),
+            partition_assignment_strategy=(_own_sticky_assignor(),),
             metadata_max_age_ms=config.metadata_max_age_ms,
         )
         self._topics = topics
         self._owned: set[KafkaPartition] = set()
         self._handed_out: dict[KafkaPartition, int] = {}  # next offset after what fetch returned
         self._producer: AIOKafkaProducer | None = None
+        # One id for every transactional producer of this member: a new producer fences the
+        # one it replaces and aborts its open transaction at once, instead of readers waiting
+        # for the transaction to time out.
+        self._transactional_id = f"{config.client_id}.{group}.{uuid.uuid4().hex}"
+        self._joined = False
         self._closed = False
 
-    async def start(self) -> None:
+    async def _join(self) -> None:
+        """Join the group on the first fetch, not when made: a member takes partitions when
+        it is ready to read them (as on the embedded backbone), so a standby made early does
+        not hold partitions it never reads."""
+        if self._joined:
+            return
+        self._joined = True
         self._kafka.subscribe(self._topics, listener=_Rebalance(self))
         try:
             await self._kafka.start()
@@ -340,6 +363,7 @@ class KafkaConsumer(Consumer):
     async def fetch(self, max_records: int = 500, timeout: float = 0.5) -> list[ConsumedRecord]:
         if max_records < 1:
             raise BackboneError(f"max_records={max_records} must be at least 1")
+        await self._join()
         try:
             batches = await self._kafka.getmany(
                 timeout_ms=int(timeout * 1000), max_records=max_records
@@ -394,7 +418,8 @@ class KafkaConsumer(Consumer):
         self._closed = True
         self.backbone.forget(self)
         await self.drop_transactional_producer()
-        await self._kafka.stop()
+        if self._joined:
+            await _within(self._kafka.stop(), f"the consumer of group {self.group!r}")
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -406,8 +431,7 @@ class KafkaConsumer(Consumer):
 
     async def transactional_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            transactional_id = f"{self.backbone.config.client_id}.{self.group}.{uuid.uuid4().hex}"
-            producer = self.backbone.new_producer(transactional_id)
+            producer = self.backbone.new_producer(self._transactional_id)
             try:
                 await producer.start()
             except KafkaError as exc:
@@ -419,9 +443,33 @@ class KafkaConsumer(Consumer):
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
-                await producer.stop()
+                await _within(producer.stop(), f"the transactional producer of {self.group!r}")
             except KafkaError:
                 log.warning("closing a failed transactional producer", exc_info=True)
+
+
+def _own_sticky_assignor() -> type[StickyPartitionAssignor]:
+    """aiokafka's sticky assignor keeps "what I own" in class attributes: every consumer of a
+    process would claim the others' partitions.  Each consumer gets a class of its own."""
+    fresh: type[StickyPartitionAssignor] = type(
+        "OwnStickyAssignor",
+        (StickyPartitionAssignor,),
+        {"member_assignment": None, "generation": StickyPartitionAssignor.DEFAULT_GENERATION_ID},
+    )
+    return fresh
+
+
+async def _within(closing: Awaitable[None], what: str) -> None:
+    """Close something that talks to the brokers without hanging a shutdown on them."""
+    try:
+        await asyncio.wait_for(closing, timeout=CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "%s did not close within %s s (brokers unreachable?); left behind: what it did not "
+            "commit is delivered again",
+            what,
+            CLOSE_SECONDS,
+        )
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

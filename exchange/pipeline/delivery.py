@@ -102,35 +102,34 @@ class EndpointDelivery:
             # transaction to time out), then write what finished; the rest comes again.
             finishing.set()
             self._wake.set()
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(flusher, timeout=FLUSH_ON_STOP_SECONDS)
-            with contextlib.suppress(Exception):
-                await self._flush(consumer)
-            await consumer.close()
+            try:
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(flusher, timeout=FLUSH_ON_STOP_SECONDS)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._flush(consumer), timeout=FLUSH_ON_STOP_SECONDS)
+            finally:
+                await consumer.close()
 
     async def _deliver(self, record: ConsumedRecord, tracker: OffsetTracker) -> None:
+        # Cancelled (the worker is stopping): not finished, so never committed; it comes again.
         try:
-            # Await first: extending self._outputs directly would bind the list a flush
-            # may swap out during the await, and the events would be lost.
             outputs = await self._attempt(record)
-            self._outputs.extend(outputs)
         except Exception as exc:  # a bug must not wedge the partition: dead-letter and go on
             log.exception("delivery of offset %s to %s failed", record.offset, self.endpoint)
             envelope = Envelope.from_headers(dict(record.headers))
-            self._outputs.extend(
-                dead_letter(
-                    envelope=envelope,
-                    stage="deliver",
-                    reason=f"internal error while delivering: {exc!r}",
-                    payload=record.value,
-                    replay_topic=delivery_topic(self.endpoint),
-                    headers=_without_schedule(record.headers),
-                    endpoint=self.endpoint,
-                )
+            outputs = dead_letter(
+                envelope=envelope,
+                stage="deliver",
+                reason=f"internal error while delivering: {exc!r}",
+                payload=record.value,
+                replay_topic=delivery_topic(self.endpoint),
+                headers=_without_schedule(record.headers),
+                endpoint=self.endpoint,
             )
-        finally:
-            tracker.finished(record.offset)
-            self._wake.set()
+        # Extend after the await: a flush may have swapped self._outputs meanwhile.
+        self._outputs.extend(outputs)
+        tracker.finished(record.offset)
+        self._wake.set()
 
     async def _attempt(self, record: ConsumedRecord) -> list[Record]:
         """One try (the one the record is due for): what to publish about it."""

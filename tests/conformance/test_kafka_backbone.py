@@ -18,7 +18,7 @@ from exchange.errors import BackboneError
 from tests.conformance.backbone_suite import BackboneSuite
 from tools.kafka_broker import KafkaCluster
 
-POLL_INTERVAL_MS = 3_000  # a member idle this long leaves its group (see lose_ownership)
+POLL_INTERVAL_MS = 10_000  # a member idle this long leaves its group (see lose_ownership)
 SMALL_RECORDS = 64 * 1024
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+import zeep
 from lxml import etree
+from zeep.wsse.username import UsernameToken
 
 from tests.harness import SAMR_SAMPLES, FakeDepartment, HubProcess, make_home, wait_for
 from tests.soap_fakes import SOAP11, TAX_NS, SoapDepartment, fault_11
@@ -132,6 +134,24 @@ def test_delivered_to_the_soap_department_and_the_rest_receiver(
     body = etree.fromstring(request.body).find(f"{{{SOAP11}}}Body")
     assert body is not None and body[0].tag == f"{{{TAX_NS}}}TaxpayerRegistration"
     assert body[0].findtext(f"{{{TAX_NS}}}TaxpayerIdentificationNumber")
+    wait_for(lambda: len(rest_dept.received.get("legal-entity-registry", [])) == 1)
+
+
+def test_submitted_over_soap_delivered_to_the_soap_and_the_rest_receivers(
+    soap_hub: HubProcess, soap_dept: SoapDepartment, rest_dept: FakeDepartment, key: str
+) -> None:
+    client = zeep.Client(f"{soap_hub.url}/soap?wsdl", wsse=UsernameToken("samr-reg", key))
+    answer = client.service.Submit(
+        document={"_value_1": etree.fromstring(SAMPLE.read_bytes())},
+        _soapheaders={"ExchangeHeader": {"sender": "samr-reg", "messageId": "soap-in-soap-out"}},
+    )
+    assert answer.status == "accepted"
+    found = wait_status(soap_hub, key, answer.id, "delivered")
+    assert {d["endpoint"] for d in found["deliveries"]} == {"tax-bureau", "legal-entity-registry"}
+    [request] = soap_dept.received
+    assert request.headers["x-exchange-id"] == answer.id
+    body = etree.fromstring(request.body).find(f"{{{SOAP11}}}Body")
+    assert body is not None and body[0].tag == f"{{{TAX_NS}}}TaxpayerRegistration"
     wait_for(lambda: len(rest_dept.received.get("legal-entity-registry", [])) == 1)
 
 
