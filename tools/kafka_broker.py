@@ -182,6 +182,15 @@ def ensure_jars() -> Path:
 # --- processes ---------------------------------------------------------------------------------
 
 
+def new_cluster_id() -> str:
+    """16 random bytes, URL-safe base64 as Kafka's own tool makes them; never starting with
+    '-', which the storage tool's argument parser would take for an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -287,9 +296,7 @@ class KafkaCluster:
         self.controller_ports = self._pick(
             controller_ports, saved.get("controller_ports"), "controller_ports"
         )
-        self.cluster_id: str = saved.get("cluster_id") or (
-            base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-        )
+        self.cluster_id: str = saved.get("cluster_id") or new_cluster_id()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._log_starts: dict[int, int] = {}
 

@@ -225,11 +225,11 @@ class KafkaBackbone(Backbone):
             await consumer.commit(offsets)
             return
         prepared = await self._prepare(records)
-        producer = await consumer.transactional_producer()
         try:
             # Bounded: after a broker restart a transaction may wait for a coordinator that
             # never answers; the stage then starts over from its last commit.
             async with asyncio.timeout(self.config.publish_timeout_ms / 1000):
+                producer = await consumer.transactional_producer()
                 async with producer.transaction():
                     sent = [await self._send(producer, record) for record in prepared]
                     await asyncio.gather(*sent)
@@ -398,8 +398,16 @@ class KafkaConsumer(Consumer):
         if not offsets:
             return
         self.check_owned(offsets)
+        timeout = self.backbone.config.publish_timeout_ms / 1000
         try:
-            await self._kafka.commit(self.kafka_offsets(offsets))
+            # Bounded: aiokafka retries a commit for as long as the coordinator is away.
+            async with asyncio.timeout(timeout):
+                await self._kafka.commit(self.kafka_offsets(offsets))
+        except TimeoutError as exc:
+            raise BackboneError(
+                f"commit for group {self.group!r} did not complete within {timeout:g} s "
+                "(group coordinator unreachable?); it is tried again with the next one"
+            ) from exc
         except CommitFailedError as exc:  # a rebalance began since the ownership check
             raise OwnershipLost(
                 f"commit refused for group {self.group!r}: its partitions are being "
@@ -431,12 +439,13 @@ class KafkaConsumer(Consumer):
 
     async def transactional_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = self.backbone.new_producer(self._transactional_id)
+            # Kept before it starts, so that a start cut short is dropped like a failed one.
+            self._producer = producer = self.backbone.new_producer(self._transactional_id)
             try:
                 await producer.start()
             except KafkaError as exc:
+                await self.drop_transactional_producer()
                 raise BackboneError(f"cannot start a Kafka transaction: {exc}") from exc
-            self._producer = producer
         return self._producer
 
     async def drop_transactional_producer(self) -> None:
