@@ -3,9 +3,10 @@
 - Publishing: one idempotent producer with ``acks=all``; ``publish`` returns when every
   in-sync replica has the records, so a ``202`` means durable.
 - Consuming: a consumer group per stage (``router``, ``delivery``, ``store-indexer``), offsets
-  committed by the hub only (no auto-commit), reading ``read_committed``.  Partitions are
-  spread with the sticky assignor; a member that keeps a partition across a rebalance goes on
-  from the records it already handed out instead of from the last commit (no duplicates).
+  committed by the hub only (no auto-commit), reading ``read_committed``.  Each topic's
+  partitions are spread evenly over the members, sticky within that (kafka_assignor.py); a
+  member that keeps a partition across a rebalance goes on from the records it already handed
+  out instead of from the last commit (no duplicates).
 - ``publish_and_commit`` is a Kafka transaction: the outputs and the consumed offsets become
   visible together or not at all (read-process-write, exactly once inside Kafka).  Each
   consumer has its own transactional producer, because one producer runs one transaction at
@@ -26,7 +27,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaPartition
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from exchange.backbone.base import (
@@ -39,6 +39,7 @@ from exchange.backbone.base import (
     TopicPartition,
 )
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR, CLAIM_HEADERS, ClaimStore
+from exchange.backbone.kafka_assignor import assignor_for_one_consumer
 from exchange.backbone.kafka_logging import quiet_repeats
 from exchange.backbone.kafka_topics import TopicAdmin
 from exchange.errors import BackboneError
@@ -300,7 +301,7 @@ class KafkaConsumer(Consumer):
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=max(config.session_timeout_ms // 5, 500),
             max_poll_interval_ms=config.max_poll_interval_ms,
-            partition_assignment_strategy=(_own_sticky_assignor(),),
+            partition_assignment_strategy=(assignor_for_one_consumer(),),
             metadata_max_age_ms=config.metadata_max_age_ms,
         )
         self._topics = topics
@@ -455,17 +456,6 @@ class KafkaConsumer(Consumer):
                 await _within(producer.stop(), f"the transactional producer of {self.group!r}")
             except KafkaError:
                 log.warning("closing a failed transactional producer", exc_info=True)
-
-
-def _own_sticky_assignor() -> type[StickyPartitionAssignor]:
-    """aiokafka's sticky assignor keeps "what I own" in class attributes: every consumer of a
-    process would claim the others' partitions.  Each consumer gets a class of its own."""
-    fresh: type[StickyPartitionAssignor] = type(
-        "OwnStickyAssignor",
-        (StickyPartitionAssignor,),
-        {"member_assignment": None, "generation": StickyPartitionAssignor.DEFAULT_GENERATION_ID},
-    )
-    return fresh
 
 
 async def _within(closing: Awaitable[None], what: str) -> None:

@@ -1,5 +1,8 @@
 """What the HTTP-based egresses (REST, SOAP) share: the pooled client, one request, errors.
 
+``HttpEgress`` is their common base: one ``HttpClient`` for every endpoint of its kind, the
+``${VAR}`` environment, and the headers every receiver gets whatever the protocol.
+
 ``HttpClient`` owns one pooled aiohttp session (aiohttp rather than httpx because delivery
 is the hub's hottest outbound path: ``bench/forward_clients.py`` measured aiohttp an order
 of magnitude faster than an httpx AsyncClient at 50 concurrent forwards).  ``request``
@@ -19,16 +22,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from exchange.egress.base import EndpointMisconfigured, EndpointUnavailable
+from exchange.egress.base import Egress, EndpointMisconfigured, EndpointUnavailable, Outbound
 from exchange.envelope import HEADER_PREFIX
 from exchange.errors import ConfigError
 from exchange.routing.model import Endpoint
 
 USER_AGENT = "exchange-hub"
+ATTEMPT_HEADER = "X-Exchange-Attempt"
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 _EXCERPT_CHARS = 200
@@ -301,3 +306,51 @@ def _connection_problem(exc: BaseException) -> str:
         return f"the connection broke ({exc})"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class HttpOptions(TypedDict, total=False):
+    """How an HTTP egress connects (see ``HttpEgress``)."""
+
+    max_connections: int
+    max_connections_per_endpoint: int
+    keepalive: float
+    ssl_context: ssl.SSLContext | None
+    environ: Mapping[str, str] | None
+
+
+class HttpEgress(Egress):
+    """An egress that speaks HTTP: what it shares with the others, apart from its protocol."""
+
+    def __init__(self, **options: Unpack[HttpOptions]) -> None:
+        """``max_connections`` (100) bounds open connections in all,
+        ``max_connections_per_endpoint`` (0: no bound of its own) per host and port;
+        ``keepalive`` (30 s) for idle connections; ``ssl_context`` for receivers whose
+        certificates come from a private authority; ``environ`` replaces ``os.environ``."""
+        self._http = HttpClient(
+            max_connections=options.get("max_connections", 100),
+            max_connections_per_endpoint=options.get("max_connections_per_endpoint", 0),
+            keepalive=options.get("keepalive", 30.0),
+            ssl_context=options.get("ssl_context"),
+        )
+        self._environ = options.get("environ")
+
+    async def start(self) -> None:
+        await self._http.start()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    def exchange_headers(self, outbound: Outbound) -> dict[str, str]:
+        """The endpoint's configured headers, every envelope field as an ``X-Exchange-*``
+        header (receivers deduplicate on ``X-Exchange-Id``) and the attempt number."""
+        headers = expand_headers(outbound.endpoint, self._environ)
+        headers.update(outbound.envelope.to_headers())
+        headers[ATTEMPT_HEADER] = str(outbound.attempt)
+        return headers
+
+    def wrong_kind(self, endpoint: Endpoint) -> EndpointMisconfigured:
+        return EndpointMisconfigured(
+            f"endpoint {endpoint.name!r} is of kind {endpoint.kind!r}, not {self.kind!r}; "
+            "hand it to the egress of its kind",
+            endpoint=endpoint.name,
+        )

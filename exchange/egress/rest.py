@@ -21,21 +21,18 @@ else, redirects included, is a rejection that another try would not change.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Mapping
 from typing import ClassVar
 
 from exchange.egress.base import (
-    Egress,
-    EndpointMisconfigured,
     EndpointRejected,
     EndpointUnavailable,
     Outbound,
     Receipt,
 )
 from exchange.egress.http import (
+    ATTEMPT_HEADER,
     RETRIABLE_STATUSES,
-    HttpClient,
+    HttpEgress,
     advice,
     expand_headers,
     parse_retry_after,
@@ -44,41 +41,14 @@ from exchange.egress.http import (
 from exchange.routing.model import Endpoint, RestEndpoint
 
 CONTENT_TYPE = "application/xml; charset=utf-8"
-ATTEMPT_HEADER = "X-Exchange-Attempt"
 
 __all__ = ["ATTEMPT_HEADER", "CONTENT_TYPE", "RestEgress", "expand_headers", "parse_retry_after"]
 
 
-class RestEgress(Egress):
+class RestEgress(HttpEgress):
     """Delivers to ``kind: rest`` endpoints over one shared, pooled HTTP client."""
 
     kind: ClassVar[str] = "rest"
-
-    def __init__(
-        self,
-        *,
-        max_connections: int = 100,
-        max_connections_per_endpoint: int = 0,
-        keepalive: float = 30.0,
-        ssl_context: ssl.SSLContext | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        """``max_connections`` bounds open connections in all, ``max_connections_per_endpoint``
-        per host and port (0: no bound of its own); ``ssl_context`` for receivers whose
-        certificates come from a private authority; ``environ`` replaces ``os.environ``."""
-        self._http = HttpClient(
-            max_connections=max_connections,
-            max_connections_per_endpoint=max_connections_per_endpoint,
-            keepalive=keepalive,
-            ssl_context=ssl_context,
-        )
-        self._environ = environ
-
-    async def start(self) -> None:
-        await self._http.start()
-
-    async def close(self) -> None:
-        await self._http.close()
 
     def check(self, endpoint: Endpoint) -> None:
         self._rest(endpoint)
@@ -86,20 +56,12 @@ class RestEgress(Egress):
 
     def _rest(self, endpoint: Endpoint) -> RestEndpoint:
         if not isinstance(endpoint, RestEndpoint):
-            raise EndpointMisconfigured(
-                f"endpoint {endpoint.name!r} is of kind {endpoint.kind!r}, not {self.kind!r}; "
-                "hand it to the egress of its kind",
-                endpoint=endpoint.name,
-            )
+            raise self.wrong_kind(endpoint)
         return endpoint
 
     def headers_for(self, outbound: Outbound) -> dict[str, str]:
         """Every header of the request, apart from those the HTTP client adds itself."""
-        headers = {"Content-Type": CONTENT_TYPE}
-        headers.update(expand_headers(outbound.endpoint, self._environ))
-        headers.update(outbound.envelope.to_headers())
-        headers[ATTEMPT_HEADER] = str(outbound.attempt)
-        return headers
+        return {"Content-Type": CONTENT_TYPE, **self.exchange_headers(outbound)}
 
     async def send(self, outbound: Outbound) -> Receipt:
         endpoint = self._rest(outbound.endpoint)

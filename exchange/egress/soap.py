@@ -25,12 +25,9 @@ How answers are classified (the engine retries only what is retriable):
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
 from exchange.egress.base import (
-    Egress,
     EndpointMisconfigured,
     EndpointRejected,
     EndpointUnavailable,
@@ -40,7 +37,8 @@ from exchange.egress.base import (
 from exchange.egress.http import (
     RETRIABLE_STATUSES,
     Answer,
-    HttpClient,
+    HttpEgress,
+    HttpOptions,
     advice,
     excerpt,
     expand_headers,
@@ -48,7 +46,6 @@ from exchange.egress.http import (
     parse_retry_after,
     shown_url,
 )
-from exchange.egress.rest import ATTEMPT_HEADER
 from exchange.egress.soap_envelope import (
     DocumentMismatch,
     NotAnEnvelope,
@@ -63,36 +60,15 @@ from exchange.routing.model import Endpoint, SoapEndpoint
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
-class SoapEgress(Egress):
+class SoapEgress(HttpEgress):
     """Delivers to ``kind: soap`` endpoints over one shared, pooled HTTP client."""
 
     kind: ClassVar[str] = "soap"
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = 100,
-        max_connections_per_endpoint: int = 0,
-        keepalive: float = 30.0,
-        ssl_context: ssl.SSLContext | None = None,
-        environ: Mapping[str, str] | None = None,
-        wsdl_cache: WsdlCache | None = None,
-    ) -> None:
+    def __init__(self, *, wsdl_cache: WsdlCache | None = None, **http: Unpack[HttpOptions]) -> None:
         """As ``RestEgress``; ``wsdl_cache`` shares loaded WSDLs (a test passes its own)."""
-        self._http = HttpClient(
-            max_connections=max_connections,
-            max_connections_per_endpoint=max_connections_per_endpoint,
-            keepalive=keepalive,
-            ssl_context=ssl_context,
-        )
-        self._environ = environ
+        super().__init__(**http)
         self.wsdls = wsdl_cache if wsdl_cache is not None else WsdlCache()
-
-    async def start(self) -> None:
-        await self._http.start()
-
-    async def close(self) -> None:
-        await self._http.close()
 
     def check(self, endpoint: Endpoint) -> None:
         """Loads the endpoint's WSDL (blocking: call it when loading configuration)."""
@@ -123,10 +99,7 @@ class SoapEgress(Egress):
             raise EndpointMisconfigured(
                 f"endpoint {endpoint.name!r}: {exc}", endpoint=endpoint.name
             ) from exc
-        headers = operation.http_headers()
-        headers.update(expand_headers(endpoint, self._environ))
-        headers.update(outbound.envelope.to_headers())
-        headers[ATTEMPT_HEADER] = str(outbound.attempt)
+        headers = {**operation.http_headers(), **self.exchange_headers(outbound)}
         answer = await self._http.request(
             endpoint, "POST", address, data=request, headers=headers, max_bytes=MAX_ANSWER_BYTES
         )
@@ -134,11 +107,7 @@ class SoapEgress(Egress):
 
     def _soap(self, endpoint: Endpoint) -> SoapEndpoint:
         if not isinstance(endpoint, SoapEndpoint):
-            raise EndpointMisconfigured(
-                f"endpoint {endpoint.name!r} is of kind {endpoint.kind!r}, not {self.kind!r}; "
-                "hand it to the egress of its kind",
-                endpoint=endpoint.name,
-            )
+            raise self.wrong_kind(endpoint)
         return endpoint
 
     async def _operation(self, endpoint: SoapEndpoint) -> SoapOperation:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -140,14 +141,19 @@ def test_a_killed_delivery_worker_s_partitions_move_to_the_other(
 
         def split_evenly() -> bool:
             # Stable when, for every endpoint, A's and B's newest assignments share the
-            # endpoint's 8 partitions (deliver + retry topics) between them.
+            # endpoint's 8 partitions between them, half of each topic each: both deliver.
             mine = latest_by_endpoint(assignments(hub.log(), group), prefix)
             theirs = latest_by_endpoint(assignments(standby.log(), group), prefix)
             return all(
                 name in mine
                 and name in theirs
                 and not mine[name] & theirs[name]
-                and len(mine[name] | theirs[name]) == 8
+                and len(mine[name] | theirs[name]) == 2 * PARTITIONS
+                and all(
+                    Counter(topic[len(prefix) :].split(".")[0] for topic, _ in held[name])
+                    == {"deliver": PARTITIONS // 2, "retry": PARTITIONS // 2}
+                    for held in (mine, theirs)
+                )
                 for name in ENDPOINTS
             )
 
@@ -201,7 +207,7 @@ def test_a_killed_delivery_worker_s_partitions_move_to_the_other(
     takeover: dict[str, float] = {}  # endpoint -> seconds from the kill until A held all 8
     for assignment in assignments(hub.log(), group):
         endpoint = endpoint_of(assignment, prefix)
-        if endpoint and assignment.at >= killed_at and len(assignment.partitions) == 8:
+        if endpoint and assignment.at >= killed_at and len(assignment.partitions) == 2 * PARTITIONS:
             takeover.setdefault(endpoint, round(assignment.at - killed_at, 1))
     print(
         f"\n[kill a delivery worker] accepted {len(accepted)} of 300 ({dict(traffic.statuses)}); "
