@@ -74,7 +74,15 @@ class Hub:
                 try:
                     await run(self._stop)
                 except asyncio.CancelledError:
-                    raise
+                    task = asyncio.current_task()
+                    if self._stop.is_set() or task is None or task.cancelling():
+                        raise
+                    # A library cancelled something the stage awaited, not the stage itself:
+                    # without this the stage would end without a word.
+                    log.exception(
+                        "%s worker: an operation was cancelled under it; restarting", name
+                    )
+                    await asyncio.sleep(1.0)
                 except Exception:
                     log.exception("%s worker crashed; restarting in 1 s", name)
                     await asyncio.sleep(1.0)

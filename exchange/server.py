@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from exchange import demo
+from exchange.diagnostics import dump_tasks_on_signal
 from exchange.hub import WORKERS, Hub
 from exchange.ingress.rest import SubmitFastPath, create_app
 from exchange.ingress.soap import SoapFrontDoor
@@ -40,6 +41,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runner: web.AppRunner | None = None
+        dump_tasks_on_signal()
         if demo_port is not None:
             runner = await demo.start_demo_receivers("127.0.0.1", demo_port)
         child = await _start_workers_process() if workers_process else None
@@ -119,6 +121,7 @@ async def serve(
 async def run_workers(settings: Settings, workers: Collection[str]) -> None:
     """``exchange worker``: stages without a front door, until SIGINT/SIGTERM."""
     hub = Hub(settings)
+    dump_tasks_on_signal()
     await hub.start(workers=workers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +171,10 @@ class KafkaBackbone(Backbone):
         self._publishing += 1
         self._idle.clear()
         try:
-            async with asyncio.timeout(self.config.publish_timeout_ms / 1000):
+            async with (
+                asyncio.timeout(self.config.publish_timeout_ms / 1000),
+                _no_stray_cancel("publishing"),
+            ):
                 prepared = await self._prepare(records)
                 sent = [await self._send(producer, record) for record in prepared]
                 await asyncio.gather(*sent)
@@ -225,19 +229,26 @@ class KafkaBackbone(Backbone):
         if not records:
             await consumer.commit(offsets)
             return
-        prepared = await self._prepare(records)
         try:
             # Bounded: after a broker restart a transaction may wait for a coordinator that
-            # never answers; the stage then starts over from its last commit.
-            async with asyncio.timeout(self.config.publish_timeout_ms / 1000):
+            # never answers; the stage then starts over from its last commit.  No abort on
+            # failure (aiokafka's transaction() context would await one without a bound):
+            # the producer is dropped, and the next one, with the same transactional id,
+            # fences it and has the coordinator abort what it left open.
+            async with (
+                asyncio.timeout(self.config.publish_timeout_ms / 1000),
+                _no_stray_cancel("a Kafka transaction"),
+            ):
+                prepared = await self._prepare(records)
                 producer = await consumer.transactional_producer()
-                async with producer.transaction():
-                    sent = [await self._send(producer, record) for record in prepared]
-                    await asyncio.gather(*sent)
-                    if offsets:
-                        await producer.send_offsets_to_transaction(
-                            consumer.kafka_offsets(offsets), consumer.group
-                        )
+                await producer.begin_transaction()
+                sent = [await self._send(producer, record) for record in prepared]
+                await asyncio.gather(*sent)
+                if offsets:
+                    await producer.send_offsets_to_transaction(
+                        consumer.kafka_offsets(offsets), consumer.group
+                    )
+                await producer.commit_transaction()
         except TimeoutError as exc:
             await consumer.drop_transactional_producer()
             raise BackboneError(
@@ -253,7 +264,8 @@ class KafkaBackbone(Backbone):
                 "is visible and the inputs stay uncommitted"
             ) from exc
         except BaseException:
-            # Cancelled (or a bug) mid-transaction: the producer's state is unknown.
+            # Cut off (by the client or a stop) or a bug mid-transaction: the producer's state
+            # is unknown.
             await consumer.drop_transactional_producer()
             raise
 
@@ -366,9 +378,10 @@ class KafkaConsumer(Consumer):
             raise BackboneError(f"max_records={max_records} must be at least 1")
         await self._join()
         try:
-            batches = await self._kafka.getmany(
-                timeout_ms=int(timeout * 1000), max_records=max_records
-            )
+            async with _no_stray_cancel(f"fetching for group {self.group!r}"):
+                batches = await self._kafka.getmany(
+                    timeout_ms=int(timeout * 1000), max_records=max_records
+                )
         except KafkaError as exc:
             raise BackboneError(f"fetching for group {self.group!r} failed: {exc}") from exc
         records: list[ConsumedRecord] = []
@@ -402,7 +415,7 @@ class KafkaConsumer(Consumer):
         timeout = self.backbone.config.publish_timeout_ms / 1000
         try:
             # Bounded: aiokafka retries a commit for as long as the coordinator is away.
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout), _no_stray_cancel(f"commit for {self.group!r}"):
                 await self._kafka.commit(self.kafka_offsets(offsets))
         except TimeoutError as exc:
             raise BackboneError(
@@ -458,17 +471,55 @@ class KafkaConsumer(Consumer):
                 log.warning("closing a failed transactional producer", exc_info=True)
 
 
-async def _within(closing: Awaitable[None], what: str) -> None:
-    """Close something that talks to the brokers without hanging a shutdown on them."""
+@contextlib.asynccontextmanager
+async def _no_stray_cancel(what: str) -> AsyncIterator[None]:
+    """aiokafka cancels futures of its own when a connection or coordinator is reset; a call
+    awaiting one then raises CancelledError although nobody cancelled the caller, which
+    would end the stage's task silently.  Such a CancelledError becomes a BackboneError; a
+    real cancellation of the caller (a stop, a time-out) passes through."""
     try:
-        await asyncio.wait_for(closing, timeout=CLOSE_SECONDS)
-    except TimeoutError:
-        log.warning(
-            "%s did not close within %s s (brokers unreachable?); left behind: what it did not "
-            "commit is delivered again",
-            what,
-            CLOSE_SECONDS,
-        )
+        yield
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        raise BackboneError(
+            f"{what} was cut off by the Kafka client (a connection or coordinator was reset); "
+            "nothing of it counts, it is tried again"
+        ) from exc
+
+
+# Closes that outlived CLOSE_SECONDS, kept referenced until they end by themselves.
+_left_behind: set[asyncio.Future[None]] = set()
+
+
+async def _within(closing: Awaitable[None], what: str) -> None:
+    """Close something that talks to the brokers without hanging a stage on them.
+
+    Not ``asyncio.wait_for``: on its time-out it waits for the cancelled close to end, and
+    aiokafka's closes can sit in shielded waits for a coordinator that never answers (a
+    stuck router after a broker restart).  A close that takes too long is cancelled and
+    left behind instead."""
+    task = asyncio.ensure_future(closing)
+    done, _ = await asyncio.wait({task}, timeout=CLOSE_SECONDS)
+    if task in done:
+        task.result()  # its error, if it failed
+        return
+    task.cancel()
+    _left_behind.add(task)
+    task.add_done_callback(_forget)
+    log.warning(
+        "%s did not close within %s s (brokers unreachable?); left behind: what it did not "
+        "commit is delivered again",
+        what,
+        CLOSE_SECONDS,
+    )
+
+
+def _forget(task: asyncio.Future[None]) -> None:
+    _left_behind.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a close left behind may fail quietly
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 GROUP = "delivery"  # each endpoint's consumers form the group "delivery.<endpoint>"
 FLUSH_SECONDS = 0.02
 FLUSH_ON_STOP_SECONDS = 5.0
+RESTART_SECONDS = 1.0
 H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
 H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
 # Records held per send slot: the others wait for their retry time without a slot.
@@ -276,8 +277,18 @@ class Delivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         names = sorted(self._catalog().routing.endpoints)
-        workers = [
-            EndpointDelivery(name, self._backbone, self._egress, self._catalog, self._concurrency)
-            for name in names
-        ]
-        await asyncio.gather(*(worker.run(stop) for worker in workers))
+        await asyncio.gather(*(self._run_endpoint(name, stop) for name in names))
+
+    async def _run_endpoint(self, name: str, stop: asyncio.Event) -> None:
+        """One endpoint's delivery, started afresh if it fails: the others go on meanwhile
+        (and never gain a second consumer in their group, as restarting them all would)."""
+        while not stop.is_set():
+            worker = EndpointDelivery(
+                name, self._backbone, self._egress, self._catalog, self._concurrency
+            )
+            try:
+                await worker.run(stop)
+            except Exception:
+                # What it had not committed comes again to the fresh consumer.
+                log.exception("delivery to %s failed; starting it again in 1 s", name)
+                await asyncio.sleep(RESTART_SECONDS)

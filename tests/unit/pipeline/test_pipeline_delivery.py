@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from exchange.backbone import EmbeddedBackbone, Record
+from exchange.backbone.base import Consumer
 from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import DEAD_LETTERS, delivery_topic, retry_topic
 from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.egress.base import Egress, EndpointUnavailable, Outbound, Receipt
 from exchange.envelope import Envelope
+from exchange.errors import BackboneError
 from exchange.pipeline.deadletter import H_REASON
-from exchange.pipeline.delivery import GROUP, H_ATTEMPT, H_DUE, EndpointDelivery
+from exchange.pipeline.delivery import GROUP, H_ATTEMPT, H_DUE, Delivery, EndpointDelivery
 from tests.harness import make_home
 
 ROUTES = """endpoints:
@@ -28,6 +31,7 @@ ROUTES = """endpoints:
     retry: {attempts: 3, initial_backoff: 30, jitter: 0}
 """
 GROUP_OF_TAX = f"{GROUP}.tax-bureau"
+ENDPOINTS = ("tax-bureau", "social-security")
 
 
 class ScriptedEgress(Egress):
@@ -143,3 +147,53 @@ async def test_an_unredeemable_claim_check_is_dead_lettered_unsent(
     await asyncio.wait_for(task, 15)
     assert letter.headers[H_REASON] == "the payload does not match its hash"
     assert ScriptedEgress.sent == []
+
+
+class FailsOnceBackbone(EmbeddedBackbone):
+    """Refuses the first consumer of one group, as Kafka may while a broker restarts."""
+
+    failing_group = f"{GROUP}.tax-bureau"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.made: Counter[str] = Counter()
+
+    async def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        self.made[group] += 1
+        if group == self.failing_group and self.made[group] == 1:
+            raise BackboneError("cannot join consumer group: coordinator not available")
+        return await super().consumer(group, topics)
+
+
+async def test_a_failed_endpoint_starts_again_alone(tmp_path: Path) -> None:
+    """One endpoint's delivery fails: it starts again after a second, and the other
+    endpoint's delivery goes on with its one consumer (no second member in its group)."""
+    ScriptedEgress.script, ScriptedEgress.sent = [], []
+    ScriptedEgress.started = asyncio.Event()
+    routes = (
+        ROUTES
+        + """  - name: social-security
+    url: "http://127.0.0.1:9/social"
+    format: hrss.EmployerRegistration
+"""
+    )
+    catalog = Catalog.load(make_home(tmp_path, routes))
+    egress = EgressRegistry({"rest": ScriptedEgress}, load_entry_points=False)
+    await egress.start()
+    backbone = FailsOnceBackbone(tmp_path / "backbone.db")
+    await backbone.start()
+    headers = Envelope.new(sender="samr-reg", message_type="t").to_headers()
+    await backbone.publish(
+        [Record(delivery_topic(name), b"<doc/>", headers=headers) for name in ENDPOINTS]
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(Delivery(backbone, egress, lambda: catalog, 4).run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while len({o.endpoint.name for o in ScriptedEgress.sent}) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        await backbone.close()
+    assert backbone.made == {f"{GROUP}.tax-bureau": 2, f"{GROUP}.social-security": 1}
