@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
@@ -22,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # The stages behind the front door; each may run in this process or in its own.
 WORKERS = ("router", "delivery", "indexer")
+STOP_SECONDS = 15.0  # how long a stopping hub waits for its stages
 
 
 class Hub:
@@ -91,9 +91,19 @@ class Hub:
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=10)
+        if self._tasks:
+            # The stages finish together (each bounds its own flush and close); one that has
+            # not within STOP_SECONDS is cancelled and not waited for any longer than that.
+            _, late = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in late:
+                log.warning(
+                    "%s worker did not stop within %s s; cancelling it",
+                    task.get_name(),
+                    STOP_SECONDS,
+                )
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_SECONDS)
         await self.egress.close()
         await self.backbone.close()
         await self.store.close()

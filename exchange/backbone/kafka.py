@@ -108,6 +108,7 @@ class KafkaBackbone(Backbone):
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self.instance = uuid.uuid4().hex  # this process's name in transactional ids
 
     # -- naming ------------------------------------------------------------------------------
 
@@ -150,8 +151,7 @@ class KafkaBackbone(Backbone):
             return
         self._closed = True
         await self._idle.wait()  # publishes already started finish first (they are bounded)
-        for consumer in list(self._consumers):
-            await consumer.close()
+        await asyncio.gather(*(consumer.close() for consumer in list(self._consumers)))
         if self._producer is not None:
             await _within(self._producer.stop(), "the producer")
         await _within(self._admin.close(), "the admin client")
@@ -320,10 +320,11 @@ class KafkaConsumer(Consumer):
         self._owned: set[KafkaPartition] = set()
         self._handed_out: dict[KafkaPartition, int] = {}  # next offset after what fetch returned
         self._producer: AIOKafkaProducer | None = None
-        # One id for every transactional producer of this member: a new producer fences the
-        # one it replaces and aborts its open transaction at once, instead of readers waiting
-        # for the transaction to time out.
-        self._transactional_id = f"{config.client_id}.{group}.{uuid.uuid4().hex}"
+        # One id for every transactional producer of this group in this process, also across
+        # a stage's restarts: a new producer fences the one it replaces (even one left behind
+        # unclosed) and has its open transaction aborted at once, instead of read_committed
+        # readers of its partitions waiting for the transaction to time out.
+        self._transactional_id = f"{config.client_id}.{group}.{backbone.instance}"
         self._joined = False
         self._closed = False
 
@@ -465,10 +466,25 @@ class KafkaConsumer(Consumer):
     async def drop_transactional_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
+            _stop_sending(producer)
             try:
                 await _within(producer.stop(), f"the transactional producer of {self.group!r}")
             except KafkaError:
                 log.warning("closing a failed transactional producer", exc_info=True)
+
+
+def _stop_sending(producer: AIOKafkaProducer) -> None:
+    """Silence a dropped transactional producer at once.  Left to itself, aiokafka's sender
+    goes on with the dropped transaction once the brokers answer again (adding partitions,
+    sending batches, even ending it), so that a transaction given up on here could still
+    partly complete beside the one that replaces it; seen after a broker restart as a message
+    committed to some destinations and aborted for another.  With the sender cancelled,
+    nothing more of it reaches the brokers, and the next producer (same transactional id)
+    has the coordinator abort all of it.  (``_sender`` is aiokafka's, not public API.)"""
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        task.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -503,7 +519,8 @@ async def _within(closing: Awaitable[None], what: str) -> None:
     task = asyncio.ensure_future(closing)
     done, _ = await asyncio.wait({task}, timeout=CLOSE_SECONDS)
     if task in done:
-        task.result()  # its error, if it failed
+        if not task.cancelled():  # cancelled inside the client: it has stopped all the same
+            task.result()  # its error, if it failed
         return
     task.cancel()
     _left_behind.add(task)
