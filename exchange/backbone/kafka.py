@@ -19,10 +19,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +40,7 @@ from exchange.backbone.base import (
 )
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR, CLAIM_HEADERS, ClaimStore
 from exchange.backbone.kafka_assignor import assignor_for_one_consumer
+from exchange.backbone.kafka_client import no_stray_cancel, stop_sending, within
 from exchange.backbone.kafka_logging import quiet_repeats
 from exchange.backbone.kafka_topics import TopicAdmin
 from exchange.errors import BackboneError
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # Room for headers and batch framing on top of the largest payload carried inline.
 RECORD_OVERHEAD = 256 * 1024
-CLOSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +152,8 @@ class KafkaBackbone(Backbone):
         await self._idle.wait()  # publishes already started finish first (they are bounded)
         await asyncio.gather(*(consumer.close() for consumer in list(self._consumers)))
         if self._producer is not None:
-            await _within(self._producer.stop(), "the producer")
-        await _within(self._admin.close(), "the admin client")
+            await within(self._producer.stop(), "the producer")
+        await within(self._admin.close(), "the admin client")
         await self._claims.close()
 
     def _check_usable(self, action: str) -> AIOKafkaProducer:
@@ -173,7 +172,7 @@ class KafkaBackbone(Backbone):
         try:
             async with (
                 asyncio.timeout(self.config.publish_timeout_ms / 1000),
-                _no_stray_cancel("publishing"),
+                no_stray_cancel("publishing"),
             ):
                 prepared = await self._prepare(records)
                 sent = [await self._send(producer, record) for record in prepared]
@@ -237,7 +236,7 @@ class KafkaBackbone(Backbone):
             # fences it and has the coordinator abort what it left open.
             async with (
                 asyncio.timeout(self.config.publish_timeout_ms / 1000),
-                _no_stray_cancel("a Kafka transaction"),
+                no_stray_cancel("a Kafka transaction"),
             ):
                 prepared = await self._prepare(records)
                 producer = await consumer.transactional_producer()
@@ -379,7 +378,7 @@ class KafkaConsumer(Consumer):
             raise BackboneError(f"max_records={max_records} must be at least 1")
         await self._join()
         try:
-            async with _no_stray_cancel(f"fetching for group {self.group!r}"):
+            async with no_stray_cancel(f"fetching for group {self.group!r}"):
                 batches = await self._kafka.getmany(
                     timeout_ms=int(timeout * 1000), max_records=max_records
                 )
@@ -416,7 +415,7 @@ class KafkaConsumer(Consumer):
         timeout = self.backbone.config.publish_timeout_ms / 1000
         try:
             # Bounded: aiokafka retries a commit for as long as the coordinator is away.
-            async with asyncio.timeout(timeout), _no_stray_cancel(f"commit for {self.group!r}"):
+            async with asyncio.timeout(timeout), no_stray_cancel(f"commit for {self.group!r}"):
                 await self._kafka.commit(self.kafka_offsets(offsets))
         except TimeoutError as exc:
             raise BackboneError(
@@ -442,7 +441,7 @@ class KafkaConsumer(Consumer):
         self.backbone.forget(self)
         await self.drop_transactional_producer()
         if self._joined:
-            await _within(self._kafka.stop(), f"the consumer of group {self.group!r}")
+            await within(self._kafka.stop(), f"the consumer of group {self.group!r}")
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -466,77 +465,11 @@ class KafkaConsumer(Consumer):
     async def drop_transactional_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            _stop_sending(producer)
+            stop_sending(producer)
             try:
-                await _within(producer.stop(), f"the transactional producer of {self.group!r}")
+                await within(producer.stop(), f"the transactional producer of {self.group!r}")
             except KafkaError:
                 log.warning("closing a failed transactional producer", exc_info=True)
-
-
-def _stop_sending(producer: AIOKafkaProducer) -> None:
-    """Silence a dropped transactional producer at once.  Left to itself, aiokafka's sender
-    goes on with the dropped transaction once the brokers answer again (adding partitions,
-    sending batches, even ending it), so that a transaction given up on here could still
-    partly complete beside the one that replaces it; seen after a broker restart as a message
-    committed to some destinations and aborted for another.  With the sender cancelled,
-    nothing more of it reaches the brokers, and the next producer (same transactional id)
-    has the coordinator abort all of it.  (``_sender`` is aiokafka's, not public API.)"""
-    sender = getattr(producer, "_sender", None)
-    task = getattr(sender, "sender_task", None)
-    if task is not None and not task.done():
-        task.cancel()
-
-
-@contextlib.asynccontextmanager
-async def _no_stray_cancel(what: str) -> AsyncIterator[None]:
-    """aiokafka cancels futures of its own when a connection or coordinator is reset; a call
-    awaiting one then raises CancelledError although nobody cancelled the caller, which
-    would end the stage's task silently.  Such a CancelledError becomes a BackboneError; a
-    real cancellation of the caller (a stop, a time-out) passes through."""
-    try:
-        yield
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        if task is None or task.cancelling():
-            raise
-        raise BackboneError(
-            f"{what} was cut off by the Kafka client (a connection or coordinator was reset); "
-            "nothing of it counts, it is tried again"
-        ) from exc
-
-
-# Closes that outlived CLOSE_SECONDS, kept referenced until they end by themselves.
-_left_behind: set[asyncio.Future[None]] = set()
-
-
-async def _within(closing: Awaitable[None], what: str) -> None:
-    """Close something that talks to the brokers without hanging a stage on them.
-
-    Not ``asyncio.wait_for``: on its time-out it waits for the cancelled close to end, and
-    aiokafka's closes can sit in shielded waits for a coordinator that never answers (a
-    stuck router after a broker restart).  A close that takes too long is cancelled and
-    left behind instead."""
-    task = asyncio.ensure_future(closing)
-    done, _ = await asyncio.wait({task}, timeout=CLOSE_SECONDS)
-    if task in done:
-        if not task.cancelled():  # cancelled inside the client: it has stopped all the same
-            task.result()  # its error, if it failed
-        return
-    task.cancel()
-    _left_behind.add(task)
-    task.add_done_callback(_forget)
-    log.warning(
-        "%s did not close within %s s (brokers unreachable?); left behind: what it did not "
-        "commit is delivered again",
-        what,
-        CLOSE_SECONDS,
-    )
-
-
-def _forget(task: asyncio.Future[None]) -> None:
-    _left_behind.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: a close left behind may fail quietly
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
