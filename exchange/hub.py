@@ -13,6 +13,7 @@ from exchange.errors import ConfigError
 from exchange.pipeline.delivery import Delivery
 from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
+from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import Router
 from exchange.settings import Settings
 from exchange.store import Store
@@ -69,25 +70,8 @@ class Hub:
             self._spawn("indexer", IndexWriter(self.backbone, self.store).run)
 
     def _spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-        async def guarded() -> None:
-            while not self._stop.is_set():
-                try:
-                    await run(self._stop)
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if self._stop.is_set() or task is None or task.cancelling():
-                        raise
-                    # A library cancelled something the stage awaited, not the stage itself:
-                    # without this the stage would end without a word.
-                    log.exception(
-                        "%s worker: an operation was cancelled under it; restarting", name
-                    )
-                    await asyncio.sleep(1.0)
-                except Exception:
-                    log.exception("%s worker crashed; restarting in 1 s", name)
-                    await asyncio.sleep(1.0)
-
-        self._tasks.append(asyncio.create_task(guarded(), name=name))
+        task = asyncio.create_task(run_until_stopped(f"{name} worker", run, self._stop), name=name)
+        self._tasks.append(task)
 
     async def stop(self) -> None:
         self._stop.set()

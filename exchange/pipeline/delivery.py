@@ -38,6 +38,7 @@ from exchange.errors import ConfigError, DeliveryError
 from exchange.pipeline import events
 from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.offsets import OffsetTracker
+from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import H_ADAPTERS, H_ENDPOINT, H_ROUTE
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 GROUP = "delivery"  # each endpoint's consumers form the group "delivery.<endpoint>"
 FLUSH_SECONDS = 0.02
 FLUSH_ON_STOP_SECONDS = 5.0
-RESTART_SECONDS = 1.0
 H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
 H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
 # Records held per send slot: the others wait for their retry time without a slot.
@@ -280,15 +280,14 @@ class Delivery:
         await asyncio.gather(*(self._run_endpoint(name, stop) for name in names))
 
     async def _run_endpoint(self, name: str, stop: asyncio.Event) -> None:
-        """One endpoint's delivery, started afresh if it fails: the others go on meanwhile
-        (and never gain a second consumer in their group, as restarting them all would)."""
-        while not stop.is_set():
+        """One endpoint's delivery, a fresh worker (and consumer) after a failure: the others
+        go on meanwhile and never gain a second consumer in their group, as restarting them
+        all would.  What it had not committed comes again to the fresh consumer."""
+
+        async def fresh(stop: asyncio.Event) -> None:
             worker = EndpointDelivery(
                 name, self._backbone, self._egress, self._catalog, self._concurrency
             )
-            try:
-                await worker.run(stop)
-            except Exception:
-                # What it had not committed comes again to the fresh consumer.
-                log.exception("delivery to %s failed; starting it again in 1 s", name)
-                await asyncio.sleep(RESTART_SECONDS)
+            await worker.run(stop)
+
+        await run_until_stopped(f"delivery to {name}", fresh, stop)
