@@ -109,22 +109,27 @@ def demo_receivers(host: str, port: int) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--sender", required=True, help="Your sender code.")
+@click.option(
+    "--sender", default=None, help="Your sender code (checked against the key's; optional)."
+)
 @click.option("--key", required=True, envvar="EXCHANGE_KEY", help="Your key (or EXCHANGE_KEY).")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @click.option("--message-id", default=None, help="Your id for the message (for idempotency).")
 @click.option("--type", "message_type", default=None, help="Message type, if not the root's.")
 def send(
-    file: Path, sender: str, key: str, url: str, message_id: str | None, message_type: str | None
+    file: Path,
+    sender: str | None,
+    key: str,
+    url: str,
+    message_id: str | None,
+    message_type: str | None,
 ) -> None:
     """Post FILE to a running hub and print its answer (exit 1 when refused)."""
     import httpx
 
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/xml",
-        "X-Exchange-Sender": sender,
-    }
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/xml"}
+    if sender:
+        headers["X-Exchange-Sender"] = sender
     if message_id:
         headers["X-Exchange-Message-Id"] = message_id
     if message_type:
@@ -135,9 +140,11 @@ def send(
         )
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach the hub at {url}: {exc}") from exc
-    click.echo(
-        f"{response.status_code} {json.dumps(response.json(), ensure_ascii=False, indent=2)}"
-    )
+    try:
+        answer = json.dumps(response.json(), ensure_ascii=False, indent=2)
+    except ValueError:  # not JSON (a proxy's or server's plain answer): show it as it is
+        answer = response.text
+    click.echo(f"{response.status_code} {answer}")
     if response.status_code >= 400:
         sys.exit(1)
 

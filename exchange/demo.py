@@ -32,6 +32,7 @@ DEMO_SENDER = "samr-reg"
 DEMO_SENDER_KEY = "demo-key-samr-reg"
 DEMO_OPERATOR = "demo-operator"
 DEMO_OPERATOR_KEY = "demo-key-operator"
+DEMO_KEYS = (DEMO_SENDER_KEY, DEMO_OPERATOR_KEY)
 
 
 @dataclass

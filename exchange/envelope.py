@@ -6,6 +6,7 @@ travels beside it (HTTP headers on REST, record headers on the backbone).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -16,6 +17,24 @@ from typing import Any
 _HUB_ID_NAMESPACE = uuid.UUID("6f1d7c64-5a8e-4e0b-9a55-3c0c2f0b7e21")
 
 HEADER_PREFIX = "x-exchange-"
+
+# A sender's message and correlation ids travel as HTTP headers to every receiver, as
+# Kafka keys and as indexed columns: visible ASCII only (no spaces, no control or
+# non-ASCII characters, which HTTP headers cannot carry reliably), and short.
+MAX_ID_LENGTH = 128
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a sender's message or correlation id (None: it can)."""
+    if not value:
+        return "is empty"
+    if len(value) > MAX_ID_LENGTH:
+        return f"is {len(value)} characters long, over the limit of {MAX_ID_LENGTH}"
+    if _VISIBLE_ASCII.fullmatch(value) is None:
+        bad = next(c for c in value if not ("\x21" <= c <= "\x7e"))
+        return f"holds {bad!r} (U+{ord(bad):04X}): only visible ASCII characters are allowed"
+    return None
 
 
 def hub_id_for(sender: str, message_id: str) -> str:

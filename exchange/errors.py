@@ -11,6 +11,7 @@ boundary where they occur (``raise ... from exc``).
     │   ├── Forbidden               403: sender mismatch, or type not allowed for this sender
     │   ├── PayloadTooLarge         413: over the size limit
     │   ├── UnsupportedMediaType    415: not an XML content type
+    │   ├── BadEnvelope             400: an envelope field (message id, correlation id) is unusable
     │   ├── UnsafeXml               400: DTD, entities, external references, too deep
     │   ├── MalformedXml            400: not well-formed, bad encoding
     │   ├── UnknownMessageType      422: no schema registered for the type
@@ -79,6 +80,11 @@ class PayloadTooLarge(RejectedMessage):
 class UnsupportedMediaType(RejectedMessage):
     status = 415
     title = "Unsupported media type"
+
+
+class BadEnvelope(RejectedMessage):
+    status = 400
+    title = "Bad envelope"
 
 
 class UnsafeXml(RejectedMessage):

@@ -59,6 +59,12 @@ def build_app(
                 demo.DEMO_SENDER_KEY,
                 demo.DEMO_OPERATOR_KEY,
             )
+        else:
+            # The demo's keys are public (they are in the README): a data folder that once
+            # ran the demo must not keep accepting them.
+            removed = await hub.store.keys.delete_keys(demo.DEMO_KEYS)
+            if removed:
+                log.warning("removed %s demo key(s): they are valid only with --demo", removed)
         try:
             yield
         finally:

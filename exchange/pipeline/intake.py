@@ -19,8 +19,9 @@ from exchange import xml
 from exchange.backbone.base import Backbone, Record
 from exchange.backbone.topics import INBOUND
 from exchange.catalog import Catalog
-from exchange.envelope import Envelope, hub_id_for
+from exchange.envelope import MAX_ID_LENGTH, Envelope, hub_id_for, id_problem
 from exchange.errors import (
+    BadEnvelope,
     Forbidden,
     InvalidMessage,
     NoRoute,
@@ -89,6 +90,8 @@ class Intake:
 
     async def submit(self, submission: Submission) -> Accepted:
         sender = await self._authenticate(submission)
+        _check_id("message id", submission.message_id)
+        _check_id("correlation id", submission.correlation_id)
         if submission.message_id is None:
             return await self._accept(sender, submission)
         hub_id = hub_id_for(sender, submission.message_id)
@@ -219,6 +222,15 @@ class Intake:
     def recent(self, hub_id: str) -> Accepted | None:
         """An id accepted here that the store may not have indexed yet."""
         return self._recent.get(hub_id)
+
+
+def _check_id(name: str, value: str | None) -> None:
+    problem = None if value is None else id_problem(value)
+    if problem is not None:
+        raise BadEnvelope(
+            f"the {name} {problem}; use 1 to {MAX_ID_LENGTH} visible ASCII characters "
+            "(letters, digits, punctuation; no spaces) and send again"
+        )
 
 
 def _as_duplicate(answer: Accepted) -> Accepted:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from exchange.store.db import create_engine, create_tables, sessions
-from exchange.store.index import DeadLetter, Indexer, message_status
+from exchange.store.index import DeadLetter, Indexer, IndexFailure, message_status
 from exchange.store.keys import Identity, KeyInfo, KeyStore, hash_key
-from exchange.store.queries import Queries
+from exchange.store.queries import BadCursor, Queries, dead_letter_cursor
 
 
 class Store:
@@ -27,13 +27,16 @@ class Store:
 
 
 __all__ = [
+    "BadCursor",
     "DeadLetter",
     "Identity",
+    "IndexFailure",
     "Indexer",
     "KeyInfo",
     "KeyStore",
     "Queries",
     "Store",
+    "dead_letter_cursor",
     "hash_key",
     "message_status",
 ]

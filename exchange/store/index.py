@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -18,7 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from exchange.pipeline import events as ev
-from exchange.store.models import DeadLetterRow, DeliveryRow, MessageRow, StepRow
+from exchange.store.models import (
+    DeadLetterRow,
+    DeliveryRow,
+    IndexFailureRow,
+    MessageRow,
+    StepRow,
+)
 
 # Fields copied from an event into the step's detail (the rest are columns).
 _STEP_COLUMNS = {"event", "id", "at", "endpoint"}
@@ -35,6 +41,18 @@ class DeadLetter:
     headers: dict[str, str]
     payload: bytes
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFailure:
+    """A record that could not be indexed, and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    message: str | None
+    error: str
+    value: bytes
 
 
 def _table(model: type[Any]) -> Table:
@@ -186,6 +204,24 @@ class Indexer:
                 )
                 await session.execute(stmt, [_dead_letter_row(d) for d in dead_letters])
 
+    async def set_aside(self, failures: Sequence[IndexFailure]) -> None:
+        """Keep records that cannot be indexed where operators can find them."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "at": now,
+                "topic": f.topic,
+                "partition": f.partition,
+                "offset": f.offset,
+                "message": (f.message or "")[:36] or None,
+                "error": f.error[:4000],
+                "value": f.value,
+            }
+            for f in failures
+        ]
+        async with self._sessions.begin() as session:
+            await session.execute(insert(_table(IndexFailureRow)), rows)
+
     async def _update_messages(self, session: Any, updates: dict[str, dict[str, Any]]) -> None:
         """One executemany per set of changed columns, not one statement per message."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -291,4 +327,4 @@ def _dead_letter_row(dead: DeadLetter) -> dict[str, Any]:
     }
 
 
-__all__ = ["DeadLetter", "Indexer", "message_status"]
+__all__ = ["DeadLetter", "IndexFailure", "Indexer", "message_status"]

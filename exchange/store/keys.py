@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from exchange.envelope import utc_now
@@ -114,6 +115,18 @@ class KeyStore:
                 )
                 .values(revoked_at=utc_now())
             )
+        self._cache.clear()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete these keys (given in clear) wherever they exist; returns how many were.
+
+        For well-known keys that must not outlive the mode that made them (the demo's):
+        deleted rather than revoked, so the mode can create them again later.
+        """
+        digests = [hash_key(key) for key in keys]
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(ApiKeyRow).where(ApiKeyRow.key_hash.in_(digests)))
         self._cache.clear()
         return int(getattr(result, "rowcount", 0) or 0)
 

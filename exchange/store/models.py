@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -136,3 +137,21 @@ class DeadLetterRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     replay_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IndexFailureRow(Base):
+    """A backbone record the indexer could not write, set aside so the others go on.
+
+    Kept whole (topic, position, bytes, error) so that an operator can see what it was and
+    why it failed; the message it belongs to may show a stale status until then.
+    """
+
+    __tablename__ = "index_failures"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    message: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    error: Mapped[str] = mapped_column(Text)
+    value: Mapped[bytes] = mapped_column(LargeBinary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Collection
 from datetime import datetime
@@ -12,11 +13,40 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from exchange.envelope import utc_now
 from exchange.store.index import DeadLetter
-from exchange.store.models import DeadLetterRow, DeliveryRow, MessageRow, StepRow
+from exchange.store.models import (
+    DeadLetterRow,
+    DeliveryRow,
+    IndexFailureRow,
+    MessageRow,
+    StepRow,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+class BadCursor(ValueError):
+    """A paging cursor that this store did not hand out."""
+
+
+def dead_letter_cursor(row: dict[str, Any]) -> str:
+    """The cursor of the page that follows ``row`` (a row ``Queries.dead_letters`` listed)."""
+    raw = f"{row['created_at']}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, row_id = raw.split("|", 1)
+        parsed = datetime.fromisoformat(at)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor(
+            f"cursor {cursor[:40]!r} is not one this hub handed out; "
+            "use the next_cursor of the previous page"
+        ) from exc
+    return parsed, row_id
 
 
 class Queries:
@@ -96,11 +126,26 @@ class Queries:
         return found
 
     async def dead_letters(
-        self, *, include_replayed: bool = False, limit: int = 100
+        self,
+        *,
+        include_replayed: bool = False,
+        endpoint: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
     ) -> list[dict[str, Any]]:
-        query = select(DeadLetterRow).order_by(DeadLetterRow.created_at.desc()).limit(limit)
+        """Dead letters, newest first; ``after`` is the ``cursor`` of the last one a page
+        showed (keyset paging: stable while new dead letters arrive)."""
+        table = DeadLetterRow
+        query = select(table).order_by(table.created_at.desc(), table.id.desc()).limit(limit)
         if not include_replayed:
-            query = query.where(DeadLetterRow.replayed_at.is_(None))
+            query = query.where(table.replayed_at.is_(None))
+        if endpoint is not None:
+            query = query.where(table.endpoint == endpoint)
+        if after is not None:
+            at, last_id = _read_cursor(after)
+            query = query.where(
+                (table.created_at < at) | ((table.created_at == at) & (table.id < last_id))
+            )
         async with self._sessions() as session:
             rows = await session.scalars(query)
             return [
@@ -141,6 +186,12 @@ class Queries:
                 .where(DeadLetterRow.id == dead_letter_id)
                 .values(replayed_at=utc_now(), replay_count=DeadLetterRow.replay_count + 1)
             )
+
+    async def index_failures(self) -> int:
+        """How many records the indexer had to set aside (each one logged as an error)."""
+        async with self._sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(IndexFailureRow))
+            return int(count or 0)
 
     async def counts_by_status(self) -> dict[str, int]:
         async with self._sessions() as session:
