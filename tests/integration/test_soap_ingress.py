@@ -269,6 +269,15 @@ def test_bearer_key_with_an_envelope_header(hub: HubProcess, keys: dict[str, str
     )
 
 
+@pytest.mark.parametrize("message_id", ["消息-1", "m" * 129])
+def test_an_unusable_message_id_is_a_client_fault(
+    hub: HubProcess, keys: dict[str, str], message_id: str
+) -> None:
+    body = envelope(document(), header={"messageId": message_id})
+    found = client_fault(post(hub, body, bearer=keys["samr"]), 400)
+    assert found["title"] == "Bad envelope" and "visible ASCII" in found["detail"]
+
+
 def test_resubmission_returns_the_first_answer_and_delivers_once(
     hub: HubProcess, dept: FakeDepartment, keys: dict[str, str]
 ) -> None:
