@@ -7,6 +7,11 @@ same scheme, host and port (no redirects).  DTDs and entities are refused by zee
 settings.  So a WSDL, however written, cannot make the hub read another file or open a
 connection elsewhere.
 
+A WSDL zeep cannot read whole is refused (``WsdlRefused``, a ConfigError) with the reason
+and, where ``exchange.egress.wsdl_problems`` finds it, the line to fix: malformed XML, a
+document that is not a WSDL 1.1, a reference to a message, portType or binding it does
+not define, a part of an unknown type.  No error of zeep's or lxml's leaves this module.
+
 ``WsdlCache.operation(endpoint)`` answers what the SOAP egress needs to send: the SOAP
 version, the action, the address and where the document goes in the body, or a
 ConfigError that names the choices the WSDL offers ("did you mean ...").
@@ -15,7 +20,8 @@ ConfigError that names the choices the WSDL offers ("did you mean ...").
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
+from exchange.egress.wsdl_problems import WsdlSources, describe
 from exchange.errors import ConfigError
 from exchange.routing.model import SoapEndpoint
 from exchange.routing.problems import did_you_mean
@@ -36,6 +43,11 @@ from exchange.routing.problems import did_you_mean
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 DEFAULT_LOAD_TIMEOUT = 30.0
+
+# zeep warns about, and then leaves out, what it cannot resolve (a binding operation its
+# portType lacks, a message part of an unknown type).  As errors they stop the load, which
+# then says what is wrong: a WSDL is used whole or refused, whatever the -W options.
+warnings.filterwarnings("error", category=UserWarning, module=r"zeep\.wsdl\.")
 
 
 class WsdlRefused(ConfigError):
@@ -80,11 +92,14 @@ class _ConfinedTransport(Transport):  # type: ignore[misc]  # zeep is untyped
         super().__init__(timeout=timeout)  # type: ignore[no-untyped-call]
         self.session.trust_env = False  # no proxies or netrc picked up from the environment
         self.root = root
-        self.loaded: list[str] = []
+        self.fetched: dict[str, bytes] = {}  # what zeep read, to say what is wrong with it
 
     def load(self, url: str) -> bytes:
         self._check(url)
-        self.loaded.append(url)
+        data = self.fetched[url] = self._fetch(url)
+        return data
+
+    def _fetch(self, url: str) -> bytes:
         if _is_http(url):
             try:
                 response = self.session.get(url, timeout=self.load_timeout, allow_redirects=False)
@@ -131,6 +146,14 @@ class _ConfinedTransport(Transport):  # type: ignore[misc]  # zeep is untyped
             )
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedWsdl:
+    """A parsed WSDL: zeep's Document, and why zeep left out the ports it left out."""
+
+    document: Any
+    unusable_ports: Mapping[tuple[str, str], str]  # (service, port): the reason
+
+
 class WsdlCache:
     """Loaded WSDLs by location and the operations read from them; safe across threads.
 
@@ -140,7 +163,7 @@ class WsdlCache:
 
     def __init__(self, *, timeout: float = DEFAULT_LOAD_TIMEOUT) -> None:
         self._timeout = timeout
-        self._documents: dict[tuple[str, str], Any] = {}
+        self._documents: dict[tuple[str, str], LoadedWsdl] = {}
         self._operations: dict[tuple[str, ...], SoapOperation] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -155,22 +178,33 @@ class WsdlCache:
         key = _key(endpoint)
         found = self._operations.get(key)
         if found is None:
-            document = self.document(endpoint.wsdl_location, endpoint.wsdl_root)
-            found = self._operations[key] = _read_operation(endpoint, document)
+            loaded = self.loaded(endpoint.wsdl_location, endpoint.wsdl_root)
+            try:
+                found = _read_operation(endpoint, loaded)
+            except ConfigError:
+                raise
+            except Exception as exc:  # zeep's objects of an odd WSDL may fail when read
+                raise WsdlRefused(
+                    f"endpoint {endpoint.name!r} (WSDL {endpoint.wsdl}): cannot read operation "
+                    f"{endpoint.operation!r}: {describe(exc)}; fix the WSDL or point the "
+                    "endpoint's 'wsdl' at a correct one",
+                    "operation",
+                ) from exc
+            self._operations[key] = found
         return found
 
-    def document(self, location: str, root: str) -> Any:
-        """The parsed zeep Document at ``location``, which may read only within ``root``."""
+    def loaded(self, location: str, root: str) -> LoadedWsdl:
+        """The WSDL at ``location`` parsed, having read only within ``root``."""
         key = (location, root)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            document = self._documents.get(key)
-            if document is None:
-                document = self._documents[key] = self._load(location, root)
-            return document
+            loaded = self._documents.get(key)
+            if loaded is None:
+                loaded = self._documents[key] = self._load(location, root)
+            return loaded
 
-    def _load(self, location: str, root: str) -> Any:
+    def _load(self, location: str, root: str) -> LoadedWsdl:
         transport = _ConfinedTransport(root, self._timeout)
         settings = Settings(
             strict=True,
@@ -184,7 +218,7 @@ class WsdlCache:
         )
         self.loads += 1
         try:
-            return Document(location, transport, settings=settings)  # type: ignore[arg-type]
+            document = Document(location, transport, settings=settings)  # type: ignore[arg-type]
         except ConfigError as exc:
             # Name the WSDL the refused import belongs to.
             raise type(exc)(f"WSDL {location}: {exc}") from exc
@@ -194,17 +228,42 @@ class WsdlCache:
                 f"files inside the routes folder {root}; copy the document there and import "
                 "it by a relative path"
             ) from exc
-        except (zeep_errors.Error, etree.LxmlError, ValueError, KeyError) as exc:
-            detail = " ".join(str(exc).split()) or type(exc).__name__
-            raise WsdlRefused(
-                f"WSDL {location} cannot be used: {detail}; fix the WSDL or point the "
-                "endpoint's 'wsdl' at a correct one"
-            ) from exc
+        except (
+            zeep_errors.DTDForbidden,
+            zeep_errors.EntitiesForbidden,
+            zeep_errors.XMLSyntaxError,
+            etree.LxmlError,
+        ) as exc:
+            # Refused or malformed XML: said as zeep says it, whatever else may be wrong.
+            raise _unusable(location, describe(exc)) from exc
+        except Exception as exc:  # zeep's parser stops with whatever Python error it meets
+            sources = WsdlSources(location, transport.fetched)
+            detail = sources.not_a_wsdl() or sources.broken_reference() or describe(exc)
+            raise _unusable(location, detail) from exc
+        sources = WsdlSources(location, transport.fetched)
+        problem = sources.not_a_wsdl()  # zeep reads any XML, finding no services in it
+        if problem is not None:
+            raise _unusable(location, problem)
+        return LoadedWsdl(document, sources.unusable_ports())
 
 
-def _read_operation(endpoint: SoapEndpoint, document: Any) -> SoapOperation:
+def _unusable(location: str, detail: str) -> WsdlRefused:
+    return WsdlRefused(
+        f"WSDL {location} cannot be used: {detail}; fix the WSDL or point the endpoint's "
+        "'wsdl' at a correct one"
+    )
+
+
+def _read_operation(endpoint: SoapEndpoint, loaded: LoadedWsdl) -> SoapOperation:
     where = f"endpoint {endpoint.name!r} (WSDL {endpoint.wsdl})"
-    service = _pick(where, "service", "service", endpoint.service, document.services)
+    service = _pick(where, "service", "service", endpoint.service, loaded.document.services)
+    unusable = loaded.unusable_ports.get((endpoint.service, endpoint.port))
+    if endpoint.port not in service.ports and unusable is not None:
+        raise WsdlRefused(
+            f"{where}: port {endpoint.port!r} of service {endpoint.service!r} cannot be used: "
+            f"{unusable}; choose a SOAP port of the service or fix the WSDL",
+            "port",
+        )
     port = _pick(
         where, "port", f"port of service {endpoint.service!r}", endpoint.port, service.ports
     )
@@ -242,7 +301,8 @@ def _read_operation(endpoint: SoapEndpoint, document: Any) -> SoapOperation:
         version="1.2" if isinstance(binding, Soap12Binding) else "1.1",
         envelope_ns=envelope_ns,
         action=operation.soapaction or "",
-        address=port.binding_options.get("address"),
+        # No soap:address leaves binding_options None: the endpoint's 'address' must say.
+        address=(port.binding_options or {}).get("address"),
         body=str(body.qname),
         part=part,
         one_way=operation.output is None or operation.output.body is None,
