@@ -8,7 +8,9 @@ and the backlog of every other endpoint on the same worker grows behind it.
       └──────────── trial succeeds ──────┼──────── trial fails ───────┘
 
 The engine asks ``allow()`` before each send and reports the outcome; when ``allow()`` says
-no, ``retry_after()`` says how long until it may say yes.
+no, ``retry_after()`` says how long until it may say yes.  An endpoint's ``breaker:`` settings
+(``BreakerPolicy``: ``failures`` is N, ``cooldown`` the seconds open) make its breaker
+(``CircuitBreaker.for_policy``); the defaults here are the policy's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
+
+from exchange.routing.model import BreakerPolicy
 
 Clock = Callable[[], float]
 
@@ -47,6 +51,11 @@ class CircuitBreaker:
         self._opened_at = 0.0
         # When the half-open trial was let through, or None while nobody holds it.
         self._trial_since: float | None = None
+
+    @classmethod
+    def for_policy(cls, policy: BreakerPolicy, clock: Clock = time.monotonic) -> CircuitBreaker:
+        """The breaker an endpoint's ``breaker:`` settings ask for."""
+        return cls(policy.failures, policy.cooldown, clock)
 
     @property
     def state(self) -> BreakerState:

@@ -11,6 +11,13 @@ goes to the endpoint's retry topic with its next attempt number and the time it 
 due, in the same write that commits the failed try.  After a restart the retry
 comes back with its attempt count and due time intact.  Receivers deduplicate by
 the message id every delivery carries (delivery is at least once).
+
+Two bounds end the tries, whichever comes first: the endpoint's ``retry.attempts``, and
+``retry.max_age`` counted from when the delivery reached this stage (its deliver record's
+time, carried by every retry; a replay starts a fresh clock).  While the endpoint's circuit
+breaker is open, deliveries wait for it without a send slot and without spending attempts,
+each one trial per cool-down; none waits past its max age: it is dead-lettered then, naming
+the endpoint's last error, to be replayed once the receiver is back.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from exchange.backbone.base import (
     Backbone,
@@ -32,7 +40,14 @@ from exchange.backbone.base import (
 from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import delivery_topic, retry_topic
 from exchange.catalog import Catalog
-from exchange.egress import CircuitBreaker, EgressRegistry, Outbound, retry_delay
+from exchange.egress import (
+    BreakerState,
+    CircuitBreaker,
+    EgressRegistry,
+    Outbound,
+    Receipt,
+    retry_delay,
+)
 from exchange.envelope import Envelope
 from exchange.errors import ConfigError, DeliveryError
 from exchange.pipeline import events
@@ -40,6 +55,7 @@ from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.offsets import OffsetTracker
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import H_ADAPTERS, H_ENDPOINT, H_ROUTE
+from exchange.routing.model import BreakerPolicy, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +64,11 @@ FLUSH_SECONDS = 0.02
 FLUSH_ON_STOP_SECONDS = 5.0
 H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
 H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
-# Records held per send slot: the others wait for their retry time without a slot.
+H_STARTED = "x-exchange-first-try-at"  # ... and when the delivery reached this stage (same)
+# A dead letter goes without them, so its replay starts afresh: attempt 1, a new clock.
+SCHEDULE_HEADERS = frozenset({H_ATTEMPT, H_DUE, H_STARTED})
+# Records held per send slot: the others wait for their retry time, or for an open
+# breaker, without a slot.
 HELD_PER_SLOT = 4
 
 
@@ -68,7 +88,16 @@ class EndpointDelivery:
         self._egress = egress
         self._catalog = catalog
         self._concurrency = concurrency
-        self._breaker = CircuitBreaker()
+        configured = catalog().routing.endpoints.get(endpoint)
+        self._breaker = CircuitBreaker.for_policy(
+            configured.breaker if configured is not None else BreakerPolicy()
+        )
+        # Set when a send succeeds: wakes the deliveries waiting for the breaker at once,
+        # rather than each at the end of a cool-down.
+        self._breaker_closed = asyncio.Event()
+        self._breaker_closed.set()
+        self._open_since: float | None = None  # wall time the breaker opened after a success
+        self._last_error: str | None = None  # the endpoint's latest retriable failure
         self._sending = asyncio.Semaphore(concurrency)
         self._outputs: list[Record] = []
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
@@ -136,6 +165,7 @@ class EndpointDelivery:
         """One try (the one the record is due for): what to publish about it."""
         headers = _without_schedule(record.headers)
         attempt = int(record.headers.get(H_ATTEMPT, "1"))
+        started = _started_at(record)
         envelope = Envelope.from_headers(headers)
         trace = {
             "endpoint": self.endpoint,
@@ -157,64 +187,117 @@ class EndpointDelivery:
 
         if CLAIM_ERROR in headers:
             return give_up(headers[CLAIM_ERROR])
+        endpoint = self._catalog().routing.endpoints.get(headers.get(H_ENDPOINT, self.endpoint))
+        if endpoint is None:
+            return give_up(
+                f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ and replay"
+            )
+        deadline = started + endpoint.retry.max_age
         due = float(record.headers.get(H_DUE, "0"))
         await asyncio.sleep(max(due - time.time(), 0))
-        async with self._sending:
-            while not self._breaker.allow():  # the endpoint is down: don't spend an attempt
-                await asyncio.sleep(max(self._breaker.retry_after(), 0.05))
-            endpoint = self._catalog().routing.endpoints.get(headers.get(H_ENDPOINT, self.endpoint))
-            if endpoint is None:
-                return give_up(
-                    f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ "
-                    "and replay"
-                )
-            try:
-                egress = self._egress.for_endpoint(endpoint)
-                receipt = await egress.send(Outbound(envelope, endpoint, record.value, attempt))
-            except (DeliveryError, ConfigError) as exc:
-                retriable = isinstance(exc, DeliveryError) and exc.retriable
-                status = exc.status if isinstance(exc, DeliveryError) else None
-                detail = getattr(exc, "detail", str(exc))
-                if retriable:
-                    self._breaker.record_failure()
-                else:
-                    self._breaker.record_success()  # it answered: the endpoint is up
-                retrying = retriable and attempt < endpoint.retry.attempts
-                failed = events.event(
-                    events.FAILED,
+        outbound = Outbound(envelope, endpoint, record.value, attempt)
+        while True:
+            if not await self._wait_for_breaker(deadline):
+                return give_up(self._unreachable(endpoint), attempt - 1)
+            async with self._sending:
+                if self._breaker.allow():
+                    outcome = await self._send(outbound)
+                    break
+            # Another delivery holds the half-open trial, or the breaker opened meanwhile.
+        if isinstance(outcome, Receipt):
+            self._succeeded()
+            return [
+                events.event(
+                    events.DELIVERED,
                     envelope.id,
                     attempt=attempt,
-                    error=detail,
-                    status=status,
-                    retrying=retrying,
+                    status=outcome.status,
+                    elapsed_ms=round(outcome.elapsed * 1000, 2),
                     **trace,
                 )
-                if not retrying:
-                    why = "not retriable" if not retriable else f"after {attempt} attempts"
-                    return [failed, *give_up(f"{why}: {detail}", attempt)]
-                wait = retry_delay(endpoint.retry, attempt, getattr(exc, "retry_after", None))
-                retry = Record(
-                    topic=retry_topic(self.endpoint),
-                    value=record.value,
-                    key=record.key,
-                    headers={
-                        **headers,
-                        H_ATTEMPT: str(attempt + 1),
-                        H_DUE: f"{time.time() + wait:.3f}",
-                    },
-                )
-                return [failed, retry]
-        self._breaker.record_success()
-        return [
-            events.event(
-                events.DELIVERED,
-                envelope.id,
-                attempt=attempt,
-                status=receipt.status,
-                elapsed_ms=round(receipt.elapsed * 1000, 2),
-                **trace,
+            ]
+        retriable = isinstance(outcome, DeliveryError) and outcome.retriable
+        status = outcome.status if isinstance(outcome, DeliveryError) else None
+        detail = getattr(outcome, "detail", str(outcome))
+        if retriable:
+            self._failed(detail)
+        else:
+            self._succeeded()  # it answered: the endpoint is up
+        wait = retry_delay(endpoint.retry, attempt, getattr(outcome, "retry_after", None))
+        next_try = time.time() + wait
+        why = None
+        if not retriable:
+            why = f"not retriable: {detail}"
+        elif attempt >= endpoint.retry.attempts:
+            why = f"after {_tries(attempt)}: {detail}"
+        elif next_try > deadline:  # the next try would come too late: stop now, not then
+            why = (
+                f"after {_tries(attempt)}, not retried past retry.max_age of "
+                f"{_duration(endpoint.retry.max_age)}: {detail}; replay once the receiver is back"
             )
-        ]
+        failed = events.event(
+            events.FAILED,
+            envelope.id,
+            attempt=attempt,
+            error=detail,
+            status=status,
+            retrying=why is None,
+            **trace,
+        )
+        if why is not None:
+            return [failed, *give_up(why, attempt)]
+        retry = Record(
+            topic=retry_topic(self.endpoint),
+            value=record.value,
+            key=record.key,
+            headers={
+                **headers,
+                H_ATTEMPT: str(attempt + 1),
+                H_DUE: f"{next_try:.3f}",
+                H_STARTED: f"{started:.3f}",
+            },
+        )
+        return [failed, retry]
+
+    async def _send(self, outbound: Outbound) -> Receipt | DeliveryError | ConfigError:
+        """The receiver's answer, or the error that says why it did not take the delivery."""
+        try:
+            egress = self._egress.for_endpoint(outbound.endpoint)
+            return await egress.send(outbound)
+        except (DeliveryError, ConfigError) as exc:
+            return exc
+
+    async def _wait_for_breaker(self, deadline: float) -> bool:
+        """Wait, holding no send slot, until the breaker may let a send through (True), or
+        until ``deadline`` (Unix time) if that comes first (False)."""
+        while (pause := self._breaker.retry_after()) > 0:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return False
+            self._breaker_closed.clear()  # the breaker says wait: no success closed it since
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._breaker_closed.wait(), min(pause, remaining))
+        return True
+
+    def _succeeded(self) -> None:
+        self._breaker.record_success()
+        self._open_since = None
+        self._breaker_closed.set()
+
+    def _failed(self, detail: str) -> None:
+        self._last_error = detail
+        self._breaker.record_failure()
+        if self._open_since is None and self._breaker.state is not BreakerState.CLOSED:
+            self._open_since = time.time()
+
+    def _unreachable(self, endpoint: Endpoint) -> str:
+        """Why a delivery that waited for the open breaker until its max age is given up."""
+        since = "unknown" if self._open_since is None else _utc(self._open_since)
+        return (
+            f"receiver unreachable: not delivered within retry.max_age of "
+            f"{_duration(endpoint.retry.max_age)} (circuit open since {since}, last error: "
+            f"{self._last_error or 'none recorded'}); replay once the receiver is back"
+        )
 
     async def _flush_loop(self, consumer: Consumer, finishing: asyncio.Event) -> None:
         while not finishing.is_set():
@@ -257,7 +340,33 @@ class EndpointDelivery:
 
 
 def _without_schedule(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if name not in (H_ATTEMPT, H_DUE)}
+    return {name: value for name, value in headers.items() if name not in SCHEDULE_HEADERS}
+
+
+def _started_at(record: ConsumedRecord) -> float:
+    """When the delivery reached this stage: its deliver record's time, which every retry
+    carries on (a retry without it, written before it was carried, counts from itself)."""
+    carried = record.headers.get(H_STARTED)
+    if carried is not None:
+        with contextlib.suppress(ValueError):
+            return float(carried)
+    return record.timestamp
+
+
+def _duration(seconds: float) -> str:
+    """``90`` -> ``"1.5 min"``, ``86400`` -> ``"1 d"``: a span as an operator reads it."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def _tries(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
+def _utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
 
 
 class Delivery:

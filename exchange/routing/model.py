@@ -20,14 +20,46 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Kafka's default retention: a delivery kept waiting longer could lose its uncommitted
+# record under it, so no endpoint may ask to keep trying for longer.
+MAX_AGE_LIMIT = 7 * 86400.0
+
+
 class RetryPolicy(_Strict):
-    """Bounded retries with exponential backoff and jitter (the engine owns the loop)."""
+    """Bounded retries with exponential backoff and jitter (the engine owns the loop).
+
+    Two bounds, whichever comes first: ``attempts`` tries in all, and ``max_age`` seconds
+    from when the delivery reached the delivery stage; past ``max_age`` a delivery is not
+    tried again, nor kept waiting for an open circuit breaker, but dead-lettered.
+    """
 
     attempts: int = Field(default=5, ge=1, le=100, description="Tries in all, the first included.")
     initial_backoff: float = Field(default=0.5, gt=0, description="Seconds before the 2nd try.")
     multiplier: float = Field(default=2.0, ge=1.0)
     max_backoff: float = Field(default=30.0, gt=0)
     jitter: float = Field(default=0.2, ge=0, le=1, description="± fraction of each wait.")
+    max_age: float = Field(
+        default=86400.0,
+        gt=0,
+        le=MAX_AGE_LIMIT,
+        description="Seconds a delivery is kept trying (and waiting) after it reached delivery.",
+    )
+
+
+class BreakerPolicy(_Strict):
+    """When the endpoint's circuit breaker opens, and how long it stays open.
+
+    ``failures`` retriable failures in a row open it; while open, deliveries wait without
+    spending attempts, and after each ``cooldown`` one of them is let through as the trial
+    that closes it again (or keeps it open for another cool-down).
+    """
+
+    failures: int = Field(
+        default=5, ge=1, le=1000, description="Retriable failures in a row that open it."
+    )
+    cooldown: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds open before one trial delivery."
+    )
 
 
 class Endpoint(_Strict):
@@ -44,6 +76,7 @@ class Endpoint(_Strict):
     format: str = Field(description="Message type (schema name) the receiver accepts.")
     timeout: float = Field(default=10.0, gt=0, le=300)
     retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
     headers: dict[str, str] = Field(
         default_factory=dict,
         description="Extra HTTP headers, e.g. auth; ${VAR} is replaced from the environment.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exchange.egress import BreakerState, CircuitBreaker, CircuitBreakers
+from exchange.routing.model import BreakerPolicy
 
 
 class FakeClock:
@@ -155,3 +156,12 @@ def test_one_breaker_per_endpoint(clock: FakeClock) -> None:
 def test_breakers_refuse_bad_settings_up_front() -> None:
     with pytest.raises(ValueError):
         CircuitBreakers(failure_threshold=0)
+
+
+def test_an_endpoints_policy_sets_threshold_and_cooldown(clock: FakeClock) -> None:
+    breaker = CircuitBreaker.for_policy(BreakerPolicy(failures=2, cooldown=0.5), clock)
+    fail(breaker, 2)
+    assert state(breaker) is BreakerState.OPEN
+    assert breaker.retry_after() == 0.5
+    clock.advance(0.5)
+    assert breaker.allow()
