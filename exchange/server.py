@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from exchange import demo
 from exchange.diagnostics import dump_tasks_on_signal
 from exchange.hub import WORKERS, Hub
+from exchange.ingress.http_limits import BodyTimeout, make_room_for, protocol_class
 from exchange.ingress.rest import SubmitFastPath, create_app
 from exchange.ingress.soap import SoapFrontDoor
 from exchange.settings import Settings
@@ -76,8 +77,13 @@ def build_app(
 
     app = create_app(hub)
     app.router.lifespan_context = lifespan
-    # REST submissions first (the hot path), then /soap, then everything else (FastAPI).
-    return SubmitFastPath(hub, SoapFrontDoor(hub, app))
+    # REST submissions first (the hot path), then /soap, then everything else (FastAPI);
+    # every request body, whichever door reads it, within the body time-out.
+    return BodyTimeout(
+        SubmitFastPath(hub, SoapFrontDoor(hub, app)),
+        idle=settings.body_timeout,
+        min_rate=settings.body_min_rate,
+    )
 
 
 async def _start_workers_process() -> asyncio.subprocess.Process:
@@ -112,13 +118,20 @@ async def serve(
     """Serve until SIGINT/SIGTERM; with ``workers_process`` the stages behind the front door
     run in a child process (``exchange worker``), so the two share the machine's cores."""
     app = build_app(settings, demo_port=demo_port, workers_process=workers_process)
+    make_room_for(settings.max_connections)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="info",
         access_log=False,
-        http="httptools",
+        # httptools with a header deadline and the connection cap (uvicorn's own
+        # limit_concurrency would count slow clients too and answer in plain text).
+        http=protocol_class(
+            header_timeout=settings.header_timeout, max_connections=settings.max_connections
+        ),
+        ws="none",  # no WebSocket routes; an upgraded connection would leave the cap's count
+        timeout_keep_alive=settings.keepalive_timeout,
         timeout_graceful_shutdown=10,
     )
     await uvicorn.Server(config).serve()

@@ -69,6 +69,39 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
     delivery_concurrency: int = Field(default=64, gt=0)
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a request's line and headers; "
+        "later ones get 408 and are closed.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may pause before the sender gets 408.",
+    )
+    body_min_rate: int = Field(
+        default=4096,
+        gt=0,
+        description="Bytes per second a request body must average once BODY_TIMEOUT "
+        "seconds have passed (a trickle gets 408 too).",
+    )
+    keepalive_timeout: int = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="Seconds an idle kept-alive connection stays open.",
+    )
+    # 1000: twenty times the benchmark's 50 connections, and at most ~64 KiB of buffered
+    # request each (about 64 MiB in all); the open-file limit is raised to fit at start.
+    max_connections: int = Field(
+        default=1000,
+        gt=0,
+        le=100_000,
+        description="Open client connections at most; a request on one more gets 503.",
+    )
 
     @field_validator("home")
     @classmethod
