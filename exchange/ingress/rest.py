@@ -26,9 +26,11 @@ from exchange.errors import (
     UnsupportedMediaType,
 )
 from exchange.hub import Hub
+from exchange.ingress import http_errors, openapi
+from exchange.ingress.paging import BadQuery, DeadLetterPage
 from exchange.pipeline.intake import Submission
 from exchange.pipeline.replay import UnknownDeadLetter, replay
-from exchange.store import Identity
+from exchange.store import BadCursor, Identity, dead_letter_cursor
 
 log = logging.getLogger(__name__)
 
@@ -220,14 +222,22 @@ def create_app(hub: Hub) -> FastAPI:
         return JSONResponse(found)
 
     @app.get("/v1/dead-letters", summary="Dead letters waiting for an operator")
-    async def dead_letters(
-        request: Request, include_replayed: bool = False, limit: int = 100
-    ) -> JSONResponse:
+    async def dead_letters(request: Request) -> JSONResponse:
+        # Parameters are read here, after the key is checked (who before what), rather
+        # than by FastAPI, which would judge them before anyone is authenticated.
         await operator(request)
-        rows = await hub.store.queries.dead_letters(
-            include_replayed=include_replayed, limit=min(max(limit, 1), 1000)
-        )
-        return JSONResponse({"dead_letters": rows})
+        try:
+            page = DeadLetterPage.from_query(request.query_params)
+            rows = await hub.store.queries.dead_letters(
+                include_replayed=page.include_replayed,
+                endpoint=page.endpoint,
+                limit=page.limit + 1,  # one more tells whether another page follows
+                after=page.cursor,
+            )
+        except (BadCursor, BadQuery) as exc:
+            return problem(400, "Bad request", str(exc))
+        following = dead_letter_cursor(rows[page.limit - 1]) if len(rows) > page.limit else None
+        return JSONResponse({"dead_letters": rows[: page.limit], "next_cursor": following})
 
     @app.post("/v1/dead-letters/{dead_letter_id}/replay", summary="Replay a dead letter")
     async def replay_one(dead_letter_id: str, request: Request) -> JSONResponse:
@@ -242,12 +252,17 @@ def create_app(hub: Hub) -> FastAPI:
     async def healthz() -> JSONResponse:
         try:
             counts = await hub.store.queries.counts_by_status()
+            set_aside = await hub.store.queries.index_failures()
         except Exception as exc:
             return JSONResponse({"status": "degraded", "store": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "messages": counts})
+        # Records the indexer could not write (each logged as an error): the hub works,
+        # but those messages' statuses may be stale until an operator looks.
+        return JSONResponse({"status": "ok", "messages": counts, "index_failures": set_aside})
 
     @app.exception_handler(ExchangeError)
     async def failure(_: Request, exc: ExchangeError) -> Response:
         return _unavailable(exc)
 
+    http_errors.install(app)
+    openapi.install(app)
     return app
