@@ -117,15 +117,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_headers:
-            self._header_bytes += len(data)
+            # Counted before the parser sees the bytes: headers that end inside this chunk
+            # count up to their end, so a large set arriving in one read is caught too.
+            end = data.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else end + 4
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(
+                    431,
+                    "Request headers too large",
+                    f"the request line and headers are over {MAX_HEADER_BYTES} bytes; "
+                    "send fewer or shorter headers",
+                )
+                return
         super().data_received(data)
-        if self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES:
-            self._refuse(
-                431,
-                "Request headers too large",
-                f"the request line and headers are over {MAX_HEADER_BYTES} bytes; "
-                "send fewer or shorter headers",
-            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -235,6 +235,17 @@ def test_oversized_headers_get_431(hub: HubProcess) -> None:
     assert "headers are over" in problem["detail"]
 
 
+def test_oversized_headers_in_one_write_get_431(hub: HubProcess) -> None:
+    # ~70 KiB, whole headers in one write: the parser could complete them in one read.
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"f" * 1000) for n in range(70))
+    with connect(hub) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler + b"\r\n")
+        received, closed = read_until_closed(sock, 5)
+    assert closed
+    status, _, problem = parse(received)
+    assert status == 431, problem
+
+
 # --------------------------------------------------------------------------- bodies
 
 
