@@ -155,10 +155,11 @@ def keys() -> None:
 
 
 async def _with_store(action: Any) -> Any:
+    from exchange.owner_only import private_folder
     from exchange.store import Store
 
     settings = _settings()
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.resolved_data_dir)
     store = Store(settings.resolved_database_url)
     try:
         await store.start()

@@ -10,6 +10,7 @@ from exchange.backbone import Backbone, open_backbone
 from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.errors import ConfigError
+from exchange.owner_only import private_folder
 from exchange.pipeline.delivery import Delivery
 from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
@@ -28,7 +29,7 @@ STOP_SECONDS = 15.0  # how long a stopping hub waits for its stages
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.resolved_data_dir)
         self.catalog = Catalog.load(settings.home)
         self.store = Store(settings.resolved_database_url)
         self.backbone: Backbone = open_backbone(settings)

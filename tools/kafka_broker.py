@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -63,6 +63,8 @@ JVM_OPTIONS = (
     "-Djava.awt.headless=true",
 )
 STATE_FILE = "cluster.json"
+# What the brokers write (data, logs) is their owner's only, in node folders kept 0700.
+PRIVATE_UMASK = 0o077
 JAVA_HINT = "install Java 17 or newer (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
 
 
@@ -196,6 +198,11 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _private_log(path: Path, mode: str = "ab") -> IO[bytes]:
+    """``path`` opened for writing (``mode``), created readable by its owner only."""
+    return open(path, mode, opener=lambda name, flags: os.open(name, flags, 0o600))
 
 
 def _port_open(port: int) -> bool:
@@ -380,7 +387,8 @@ class KafkaCluster:
 
     def _write_config(self, node: int) -> Path:
         path = self.config_path(node)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)  # also a node folder made looser by an earlier version
         lines = [f"{key}={value}" for key, value in self.server_properties(node).items()]
         path.write_text(
             "# Written by tools/kafka_broker.py; rewritten at every start.\n"
@@ -390,7 +398,7 @@ class KafkaCluster:
         return path
 
     def _save_state(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         state = {
             "kafka_version": kafka_version(),
             "cluster_id": self.cluster_id,
@@ -423,9 +431,13 @@ class KafkaCluster:
             argv = self._java_argv(
                 libs, "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config)
             )
-            with (self.node_dir(node) / "format.log").open("wb") as out:
+            with _private_log(self.node_dir(node) / "format.log", "wb") as out:
                 proc = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    umask=PRIVATE_UMASK,
                 )
             running.append((node, proc))
         failed = [
@@ -446,7 +458,7 @@ class KafkaCluster:
         setpriv = shutil.which("setpriv")
         if not self.detach and setpriv and threading.current_thread() is threading.main_thread():
             argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
-        with self.log_path(node).open("ab") as log:
+        with _private_log(self.log_path(node)) as log:
             self._log_starts[node] = log.tell()
             proc = subprocess.Popen(
                 argv,
@@ -454,6 +466,7 @@ class KafkaCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.node_dir(node),
+                umask=PRIVATE_UMASK,
                 # Detached brokers (the CLI) must not get the terminal's Ctrl-C.
                 start_new_session=self.detach,
             )

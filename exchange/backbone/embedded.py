@@ -51,6 +51,7 @@ from exchange.backbone.base import (
     TopicPartition,
 )
 from exchange.errors import BackboneError, ConfigError
+from exchange.owner_only import FOLDER_MODE, private_file
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -227,12 +228,14 @@ class EmbeddedBackbone(Backbone):
 
     def _open_storage(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         except OSError as exc:
             raise BackboneError(
                 f"cannot create the folder {self.path.parent} for the embedded backbone: "
                 f"{exc.strerror}; create it or point EXCHANGE_BACKBONE elsewhere"
             ) from exc
+        # Owner-only before SQLite first opens it; its -wal and -shm files follow its mode.
+        private_file(self.path)
         try:
             db = self._connect()
         except sqlite3.Error as exc:

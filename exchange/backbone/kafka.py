@@ -41,7 +41,7 @@ from exchange.backbone.base import (
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR, CLAIM_HEADERS, ClaimStore
 from exchange.backbone.kafka_assignor import assignor_for_one_consumer
 from exchange.backbone.kafka_client import no_stray_cancel, stop_sending, within
-from exchange.backbone.kafka_logging import quiet_repeats
+from exchange.backbone.kafka_logging import quiet_client_logs
 from exchange.backbone.kafka_topics import TopicAdmin
 from exchange.errors import BackboneError
 from exchange.settings import Settings
@@ -120,7 +120,7 @@ class KafkaBackbone(Backbone):
     # -- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        quiet_repeats()
+        quiet_client_logs()
         await self._claims.start()
         await self._admin.start()
         self._producer = self.new_producer()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import URL, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from exchange.errors import ConfigError
+from exchange.owner_only import private_file
 from exchange.store.models import Base
 
 
@@ -22,6 +25,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory or URI-named database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    if url.query.get("uri") or url.query.get("mode") == "memory":
+        return None
+    return Path(database)
+
+
+def _owner_only_before_connecting(path: Path) -> Callable[..., None]:
+    def prepare(*_args: Any) -> None:
+        # Before SQLite opens (and so would create) the file: it must never exist readable
+        # by others, and SQLite gives its -wal and -shm files the same mode.
+        private_file(path)
+
+    return prepare
+
+
 def create_engine(url: str) -> AsyncEngine:
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError(
@@ -30,6 +52,9 @@ def create_engine(url: str) -> AsyncEngine:
         )
     engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
+        path = _sqlite_file(engine.url)
+        if path is not None:
+            event.listen(engine.sync_engine, "do_connect", _owner_only_before_connecting(path))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
