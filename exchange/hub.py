@@ -53,6 +53,7 @@ class Hub:
         if unknown:
             raise ConfigError(f"unknown worker(s) {sorted(unknown)}; choose from {WORKERS}")
         await self.store.start()
+        self.store.keys.start_refreshing()
         await self.backbone.start()
         await self.egress.start()
         if "router" in workers:

@@ -23,6 +23,7 @@ class Store:
         await create_tables(self.engine)
 
     async def close(self) -> None:
+        await self.keys.close()
         await self.engine.dispose()
 
 

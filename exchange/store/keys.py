@@ -7,7 +7,10 @@ keeps authentication off the hot path's budget.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -21,6 +24,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from exchange.envelope import utc_now
 from exchange.errors import ConfigError
 from exchange.store.models import ApiKeyRow, SenderRow
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "exk_"
 
@@ -57,9 +62,55 @@ class KeyStore:
     # A revoked key stops working within this many seconds on every process.
     CACHE_SECONDS = 5.0
 
+    # How often a running hub re-reads the keys it has answered for, in the background, so
+    # that no submission waits for the store when its cached answer ages.
+    REFRESH_SECONDS = 4.0
+    MAX_CACHED = 10_000
+
     def __init__(self, sessions: async_sessionmaker[Any]) -> None:
         self._sessions = sessions
         self._cache: dict[str, tuple[Identity | None, float]] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start_refreshing(self) -> None:
+        """Keep cached answers fresh from a background task (until ``close``)."""
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="key-cache")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.REFRESH_SECONDS)
+            try:
+                await self.refresh()
+            except Exception as exc:  # answers age and are then looked up one by one
+                log.warning("could not refresh the key cache: %s", exc)
+
+    async def refresh(self) -> None:
+        """Re-read every cached key in a few queries: revoked ones stop working, all answers
+        count as fresh again."""
+        digests = list(self._cache)
+        checked = time.monotonic()
+        found: dict[str, Identity] = {}
+        async with self._sessions() as session:
+            for start in range(0, len(digests), 500):
+                rows = await session.execute(
+                    select(ApiKeyRow.key_hash, ApiKeyRow.sender, ApiKeyRow.role).where(
+                        ApiKeyRow.key_hash.in_(digests[start : start + 500]),
+                        ApiKeyRow.revoked_at.is_(None),
+                    )
+                )
+                for digest, sender, role in rows:
+                    found[digest] = Identity(sender=sender, role=role)
+        for digest in digests:
+            if digest in self._cache:  # not dropped by a revoke meanwhile
+                self._cache[digest] = (found.get(digest), checked)
 
     async def create(
         self, sender: str, *, role: str = "sender", key: str | None = None
@@ -146,7 +197,7 @@ class KeyStore:
                 )
             ).first()
         identity = Identity(sender=row[0], role=row[1]) if row else None
-        if len(self._cache) > 10_000:
+        if len(self._cache) > self.MAX_CACHED:  # unknown keys by the thousand: start afresh
             self._cache.clear()
         self._cache[digest] = (identity, now)
         return identity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -131,6 +132,28 @@ async def test_a_key_revoked_elsewhere_stops_working_when_the_cache_expires(
 
         assert await other.keys.identify(key) == Identity("samr-reg", "sender")  # cached
         other.keys.CACHE_SECONDS = 0.0
+        assert await other.keys.identify(key) is None
+    finally:
+        await other.close()
+
+
+async def test_a_refreshing_cache_learns_of_a_revocation_in_the_background(
+    store: Store,
+) -> None:
+    """A running hub re-reads its cached keys in the background: answers never age into a
+    lookup on the hot path, and a key revoked elsewhere stops working after one refresh."""
+    key_id, key = await store.keys.create("samr-reg")
+    other = Store(store.url)
+    other.keys.CACHE_SECONDS = 3600.0  # only the refresher can change the answer
+    other.keys.REFRESH_SECONDS = 0.05
+    try:
+        assert await other.keys.identify(key) == Identity("samr-reg", "sender")
+        other.keys.start_refreshing()
+        assert await store.keys.revoke(key_id) == 1
+        for _ in range(100):
+            if await other.keys.identify(key) is None:
+                break
+            await asyncio.sleep(0.05)
         assert await other.keys.identify(key) is None
     finally:
         await other.close()
