@@ -6,7 +6,7 @@ KAFKA_PORT  ?= 9092
 KAFKA_NODES ?= 1
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench clean kafka-jars kafka-up kafka-down
+.PHONY: install run test lint typecheck pytest bench bench-cores clean kafka-jars kafka-up kafka-down
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,17 @@ lint: install
 pytest: install
 	$(BIN)/python -m pytest -q
 
-## end-to-end throughput and latency on the embedded backbone and on Kafka, then SOAP vs REST ingress
+## end-to-end throughput and latency on the embedded backbone and on Kafka, the open-loop
+## latency curve (embedded), the 1 -> 2 core scaling, then SOAP vs REST ingress
 bench: install
 	$(BIN)/python -m bench.e2e --backbone embedded,kafka
+	$(BIN)/python -m bench.e2e --curve
+	$(BIN)/python -m bench.e2e --cores-scaling
 	$(BIN)/python -m bench.soap_ingress
+
+## the hub pinned to 1 core, then to 2: the scaling ratio against its 1.7x target
+bench-cores: install
+	$(BIN)/python -m bench.e2e --cores-scaling
 
 ## Apache Kafka from Maven Central jars (Java 17+; Maven for the first fetch): see README
 kafka-jars: install

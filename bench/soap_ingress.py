@@ -44,8 +44,8 @@ from bench.e2e import (
     pick_sample,
     routes_yaml,
     wait_for_deliveries,
-    wait_until_idle,
 )
+from bench.machine import wait_until_idle
 from tests.harness import free_port, make_home
 
 SENDER = "samr-reg"
