@@ -16,7 +16,7 @@ class Store:
         self.engine = create_engine(url)
         self._sessions = sessions(self.engine)
         self.keys = KeyStore(self._sessions)
-        self.index = Indexer(self.engine, self._sessions)
+        self.index = Indexer(self.engine)
         self.queries = Queries(self._sessions)
 
     async def start(self) -> None:
@@ -24,6 +24,7 @@ class Store:
 
     async def close(self) -> None:
         await self.keys.close()
+        await self.index.close()
         await self.engine.dispose()
 
 

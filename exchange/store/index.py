@@ -1,23 +1,26 @@
 """Applying pipeline events to the store, in batches.
 
-One batch of events becomes a handful of bulk statements (insert steps, upsert
-messages, upsert deliveries, recompute statuses), so the index keeps up with
+One batch of events is folded in memory (exchange/store/fold.py) into one final row per
+message and per delivery, then written in a handful of bulk statements on one long-lived
+connection: insert steps, upsert deliveries, insert new messages with their final status,
+and bring the messages the store already held up to date.  The index so keeps up with
 thousands of messages a second on SQLite as on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from exchange.pipeline import events as ev
+from exchange.store.fold import Batch, fold, message_status
 from exchange.store.models import (
     DeadLetterRow,
     DeliveryRow,
@@ -25,9 +28,6 @@ from exchange.store.models import (
     MessageRow,
     StepRow,
 )
-
-# Fields copied from an event into the step's detail (the rest are columns).
-_STEP_COLUMNS = {"event", "id", "at", "endpoint"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,149 +60,99 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-def message_status(delivery_statuses: Iterable[str]) -> str | None:
-    """A message's status from its deliveries' (None: no deliveries yet)."""
-    statuses = set(delivery_statuses)
-    if not statuses:
-        return None
-    if "dead_lettered" in statuses:
-        return "dead_lettered"
-    if "retrying" in statuses:
-        return "failed"
-    if statuses == {"delivered"}:
-        return "delivered"
-    if "delivered" in statuses:
-        return "delivering"
-    return "routed"
+_MESSAGES = _table(MessageRow)
+_DELIVERIES = _table(DeliveryRow)
+_DELIVERY_COLUMNS = ("status", "attempts", "last_error", "http_status", "updated_at")
+# A dead letter says nothing about attempts: the stored row keeps its attempts.
+_STATUS_COLUMNS = ("status", "last_error", "updated_at")
+
+
+def _status_from_deliveries() -> dict[str, ColumnElement[Any]]:
+    """``message_status`` and its time and error, in SQL, from the deliveries the store holds.
+
+    For messages whose earlier deliveries are not in the batch: one statement does them
+    all, without reading their deliveries back.  The error is the one of the last endpoint
+    (by name) not delivered, as in ``fold``.
+    """
+    d = _DELIVERIES
+    mine = d.c.message == _MESSAGES.c.id
+
+    def count(status: str) -> ColumnElement[Any]:
+        return func.sum(case((d.c.status == status, 1), else_=0))
+
+    # One aggregate over the message's deliveries, found by their primary key: a condition
+    # on the status per subquery would send SQLite to the status index (every delivered row).
+    status = case(
+        (count("dead_lettered") > 0, "dead_lettered"),
+        (count("retrying") > 0, "failed"),
+        (count("delivered") == func.count(), "delivered"),
+        (count("delivered") > 0, "delivering"),
+        else_="routed",
+    )
+    return {
+        "status": select(status).where(mine).scalar_subquery(),
+        "updated_at": select(func.max(d.c.updated_at)).where(mine).scalar_subquery(),
+        "last_error": select(d.c.last_error)
+        .where(mine, d.c.status != "delivered", d.c.last_error.is_not(None), d.c.last_error != "")
+        .order_by(d.c.endpoint.desc())
+        .limit(1)
+        .scalar_subquery(),
+    }
+
+
+_RECOMPUTE = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id")).values(_status_from_deliveries())
+)
 
 
 class Indexer:
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[Any]) -> None:
-        self._sessions = sessions
-        self._dialect = engine.dialect.name
+    """The store's only writer of the index, on a connection it keeps between batches."""
 
-    def _insert(self, table: Any) -> Any:
-        module = postgresql if self._dialect == "postgresql" else sqlite
-        return module.insert(table)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        module: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._module = module
+        self._connection: AsyncConnection | None = None
+        self._statements: dict[str, Any] = {}
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
+
+    async def _connect(self) -> AsyncConnection:
+        # One connection for the life of the writer: a pool checkout per batch made the
+        # pool open and close connections (a thread each on SQLite) under load.
+        if self._connection is None or self._connection.invalidated:
+            await self.close()
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    async def _run(self, write: Any) -> None:
+        connection = await self._connect()
+        try:
+            async with connection.begin():
+                await write(connection)
+        except BaseException:
+            # The connection may be what failed: start the next try on a new one.
+            with contextlib.suppress(Exception):  # already failing: the first error is the news
+                await self.close()
+            raise
 
     async def apply(
         self, events: Sequence[dict[str, Any]], dead_letters: Sequence[DeadLetter]
     ) -> None:
-        steps: list[dict[str, Any]] = []
-        accepted: dict[str, dict[str, Any]] = {}
-        rejected: dict[str, dict[str, Any]] = {}
-        deliveries: dict[tuple[str, str], dict[str, Any]] = {}
-        # Deliveries whose event says nothing about attempts (a dead letter): keep the row's.
-        status_only: set[tuple[str, str]] = set()
-        message_updates: dict[str, dict[str, Any]] = {}
-        for event in events:
-            at = datetime.fromisoformat(event["at"])
-            message, kind, endpoint = event["id"], event["event"], event.get("endpoint")
-            detail = {k: v for k, v in event.items() if k not in _STEP_COLUMNS}
-            steps.append(
-                {
-                    "message": message,
-                    "at": at,
-                    "step": kind,
-                    "endpoint": endpoint,
-                    "detail": json.dumps(detail, ensure_ascii=False),
-                }
-            )
-            if kind in (ev.ACCEPTED, ev.REJECTED):
-                row = {
-                    "id": message,
-                    "sender": event["sender"],
-                    "message_id": event["message_id"],
-                    "correlation_id": event["correlation_id"],
-                    "message_type": event["message_type"],
-                    "schema_version": event.get("schema_version"),
-                    "status": kind,
-                    "size_bytes": event.get("size", 0),
-                    "received_at": at,
-                    "updated_at": at,
-                    "last_error": event.get("reason"),
-                }
-                (accepted if kind == ev.ACCEPTED else rejected)[message] = row
-            elif kind == ev.ROUTED:
-                for dest in event["destinations"]:
-                    deliveries[(message, dest["endpoint"])] = _delivery(
-                        message, dest, "pending", at, attempts=0
-                    )
-                message_updates[message] = {"status": "routed", "updated_at": at}
-            elif kind in (ev.DELIVERED, ev.FAILED, ev.DEAD_LETTERED, ev.REPLAYED) and endpoint:
-                status = {
-                    ev.DELIVERED: "delivered",
-                    ev.FAILED: "retrying" if event.get("retrying") else "failed",
-                    ev.DEAD_LETTERED: "dead_lettered",
-                    ev.REPLAYED: "pending",
-                }[kind]
-                key = (message, endpoint)
-                row = _delivery(
-                    message,
-                    event,
-                    status,
-                    at,
-                    attempts=event.get("attempt", 0),
-                    error=event.get("error") or event.get("reason"),
-                    http_status=event.get("status"),
-                )
-                earlier = deliveries.get(key)
-                if earlier is not None and "route" not in event:
-                    row["route"], row["adapters"] = earlier["route"], earlier["adapters"]
-                if kind == ev.DEAD_LETTERED:
-                    if earlier is not None:
-                        row["attempts"] = earlier["attempts"]
-                        row["http_status"] = earlier["http_status"]
-                    else:
-                        status_only.add(key)
-                else:
-                    status_only.discard(key)
-                deliveries[key] = row
-            elif kind in (ev.DEAD_LETTERED, ev.REPLAYED):
-                status = "dead_lettered" if kind == ev.DEAD_LETTERED else "accepted"
-                message_updates[message] = {
-                    "status": status,
-                    "updated_at": at,
-                    "last_error": event.get("reason"),
-                }
+        batch = fold(events)
 
-        async with self._sessions.begin() as session:
-            if steps:
-                # The Core table, not the ORM class: one executemany instead of the ORM's
-                # per-row bookkeeping (the ORM version took most of a large batch's time).
-                await session.execute(insert(_table(StepRow)), steps)
-            # A message row is created by its first event; a later acceptance overwrites
-            # a rejection (the sender fixed it), never the other way round.
-            if accepted:
-                await self._upsert_messages(
-                    session, accepted, overwrite=("status", "updated_at", "last_error")
-                )
-            if rejected:
-                await self._upsert_messages(
-                    session, rejected, overwrite=("updated_at", "last_error")
-                )
-            await self._update_messages(session, message_updates)
-            if deliveries:
-                full = [row for key, row in deliveries.items() if key not in status_only]
-                partial = [deliveries[key] for key in status_only]
-                cols = ("status", "attempts", "last_error", "http_status", "updated_at")
-                for rows, columns in (
-                    (full, cols),
-                    (partial, ("status", "last_error", "updated_at")),
-                ):
-                    if rows:
-                        stmt = self._insert(_table(DeliveryRow))
-                        stmt = stmt.on_conflict_do_update(
-                            index_elements=["message", "endpoint"],
-                            set_={c: getattr(stmt.excluded, c) for c in columns},
-                        )
-                        await session.execute(stmt, rows)
-                await self._recompute(session, {m for m, _ in deliveries})
+        async def write(connection: AsyncConnection) -> None:
+            await self._write(connection, batch)
             if dead_letters:
-                stmt = self._insert(_table(DeadLetterRow)).on_conflict_do_nothing(
-                    index_elements=["id"]
+                await connection.execute(
+                    self._statement("dead_letters"), [_dead_letter_row(d) for d in dead_letters]
                 )
-                await session.execute(stmt, [_dead_letter_row(d) for d in dead_letters])
+
+        if batch.steps or dead_letters:
+            await self._run(write)
 
     async def set_aside(self, failures: Sequence[IndexFailure]) -> None:
         """Keep records that cannot be indexed where operators can find them."""
@@ -219,97 +169,94 @@ class Indexer:
             }
             for f in failures
         ]
-        async with self._sessions.begin() as session:
-            await session.execute(insert(_table(IndexFailureRow)), rows)
 
-    async def _update_messages(self, session: Any, updates: dict[str, dict[str, Any]]) -> None:
+        async def write(connection: AsyncConnection) -> None:
+            await connection.execute(insert(_table(IndexFailureRow)), rows)
+
+        await self._run(write)
+
+    async def _write(self, connection: AsyncConnection, batch: Batch) -> None:
+        if batch.steps:
+            await connection.execute(insert(_table(StepRow)), batch.steps)
+        full, partial = batch.full_deliveries(), batch.partial_deliveries()
+        if full:
+            await connection.execute(self._statement("deliveries"), full)
+        if partial:
+            await connection.execute(self._statement("delivery_statuses"), partial)
+        known: set[str] = set()
+        new_rows = batch.new_messages()
+        if new_rows:
+            # Final rows of messages the store does not hold yet; RETURNING says which.
+            result = await connection.execute(self._statement("new_messages"), new_rows)
+            known = set(result.scalars())
+        # The rest were in the store already: the first event of a message keeps its row,
+        # except that an acceptance overwrites a rejection (the sender fixed it).
+        accepted = [row for m, row in batch.accepted.items() if m not in known]
+        rejected = [
+            row for m, row in batch.rejected.items() if m not in known and m not in batch.accepted
+        ]
+        if accepted:
+            await connection.execute(self._statement("accepted"), accepted)
+        if rejected:
+            await connection.execute(self._statement("rejected"), rejected)
+        touched = batch.touched
+        updates = {
+            m: values for m, values in batch.updates.items() if m not in known and m not in touched
+        }
+        await self._update_messages(connection, updates)
+        stale = [{"b_id": m} for m in sorted(touched - known)]
+        if stale:
+            await connection.execute(_RECOMPUTE, stale)
+
+    def _statement(self, name: str) -> Any:
+        statement = self._statements.get(name)
+        if statement is None:
+            statement = self._statements[name] = self._build(name)
+        return statement
+
+    def _build(self, name: str) -> Any:
+        if name == "new_messages":
+            return (
+                self._module.insert(_MESSAGES)
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(_MESSAGES.c.id)
+            )
+        if name in ("accepted", "rejected"):
+            stmt = self._module.insert(_MESSAGES)
+            overwrite = _STATUS_COLUMNS if name == "accepted" else ("updated_at", "last_error")
+            return stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={c: getattr(stmt.excluded, c) for c in overwrite},
+                where=_MESSAGES.c.status == "rejected",
+            )
+        if name in ("deliveries", "delivery_statuses"):
+            stmt = self._module.insert(_DELIVERIES)
+            columns = _DELIVERY_COLUMNS if name == "deliveries" else _STATUS_COLUMNS
+            return stmt.on_conflict_do_update(
+                index_elements=["message", "endpoint"],
+                set_={c: getattr(stmt.excluded, c) for c in columns},
+            )
+        if name == "dead_letters":
+            return self._module.insert(_table(DeadLetterRow)).on_conflict_do_nothing(
+                index_elements=["id"]
+            )
+        raise KeyError(name)
+
+    async def _update_messages(
+        self, connection: AsyncConnection, updates: dict[str, dict[str, Any]]
+    ) -> None:
         """One executemany per set of changed columns, not one statement per message."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for message, values in updates.items():
             params = {"b_id": message, **{f"b_{k}": v for k, v in values.items()}}
             groups.setdefault(tuple(sorted(values)), []).append(params)
-        msg = _table(MessageRow)
         for columns, rows in groups.items():
-            await session.execute(
-                update(msg)
-                .where(msg.c.id == bindparam("b_id"))
+            await connection.execute(
+                update(_MESSAGES)
+                .where(_MESSAGES.c.id == bindparam("b_id"))
                 .values({c: bindparam(f"b_{c}") for c in columns}),
                 rows,
             )
-
-    async def _upsert_messages(
-        self, session: Any, rows: dict[str, dict[str, Any]], *, overwrite: tuple[str, ...]
-    ) -> None:
-        table = _table(MessageRow)
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={column: getattr(stmt.excluded, column) for column in overwrite},
-            where=table.c.status == "rejected",
-        )
-        await session.execute(stmt, list(rows.values()))
-
-    async def _recompute(self, session: Any, messages: set[str]) -> None:
-        table = _table(DeliveryRow)
-        by_message: dict[str, list[tuple[str, str | None, datetime]]] = {}
-        ids = list(messages)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = await session.execute(
-                select(
-                    table.c.message, table.c.status, table.c.last_error, table.c.updated_at
-                ).where(table.c.message.in_(chunk))
-            )
-            for message, status, error, at in rows:
-                by_message.setdefault(message, []).append((status, error, at))
-        updates = []
-        for message, rows in by_message.items():
-            status = message_status(s for s, _, _ in rows)
-            errors = [e for s, e, _ in rows if e and s != "delivered"]
-            updates.append(
-                {
-                    "b_id": message,
-                    "b_status": status,
-                    "b_updated_at": max(at for _, _, at in rows),
-                    "b_last_error": errors[-1] if errors else None,
-                }
-            )
-        if updates:
-            msg = _table(MessageRow)
-            await session.execute(
-                update(msg)
-                .where(msg.c.id == bindparam("b_id"))
-                .values(
-                    status=bindparam("b_status"),
-                    updated_at=bindparam("b_updated_at"),
-                    last_error=bindparam("b_last_error"),
-                ),
-                updates,
-            )
-
-
-def _delivery(
-    message: str,
-    source: dict[str, Any],
-    status: str,
-    at: datetime,
-    *,
-    attempts: int,
-    error: str | None = None,
-    http_status: int | None = None,
-) -> dict[str, Any]:
-    adapters = source.get("adapters") or []
-    return {
-        "message": message,
-        "endpoint": source["endpoint"],
-        "route": source.get("route", ""),
-        "adapters": ",".join(adapters) if isinstance(adapters, list) else str(adapters),
-        "status": status,
-        "attempts": attempts,
-        "last_error": error,
-        "http_status": http_status,
-        "updated_at": at,
-    }
 
 
 def _dead_letter_row(dead: DeadLetter) -> dict[str, Any]:
