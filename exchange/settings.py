@@ -66,6 +66,18 @@ class Settings(BaseSettings):
         ge=1_000,
         description="How long a silent worker keeps its partitions before they move.",
     )
+    retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Embedded backbone: a record every group has committed past is deleted "
+        "once older than this; -1 keeps it.",
+    )
+    retention_bytes: int = Field(
+        default=-1,
+        ge=-1,
+        description="Embedded backbone: the records of a topic every group has committed past "
+        "are deleted, oldest first, while its values add up to more than this; -1: no limit.",
+    )
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
     delivery_concurrency: int = Field(default=64, gt=0)

@@ -17,6 +17,7 @@ from exchange.backbone.base import (
 )
 from exchange.backbone.claims import ClaimStore
 from exchange.backbone.embedded import EmbeddedBackbone
+from exchange.backbone.embedded_retention import Retention
 from exchange.backbone.kafka import KafkaBackbone, KafkaConfig
 from exchange.errors import ConfigError
 from exchange.settings import Settings
@@ -40,7 +41,8 @@ def open_backbone(settings: Settings) -> Backbone:
     """The backbone named by ``settings.backbone`` (not started yet)."""
     spec = settings.backbone
     if spec == "embedded" or spec.startswith("embedded://"):
-        return EmbeddedBackbone(settings.backbone_path)
+        retention = Retention(ms=settings.retention_ms, bytes=settings.retention_bytes)
+        return EmbeddedBackbone(settings.backbone_path, retention=retention)
     if spec.startswith("kafka://"):
         claims = ClaimStore(settings.resolved_database_url)
         return KafkaBackbone(KafkaConfig.from_settings(settings), claims)

@@ -7,14 +7,23 @@ What the file holds::
     group_leases(grp, topic, member, expires)                     which member consumes a topic
 
 Writes: one writer thread per backbone drains a queue of operations and applies all of them in one
-transaction (group commit), each under its own savepoint so that one failing operation does not
-take the others down; then every caller's future is resolved.  With ``synchronous="FULL"`` a
-record survives power loss once ``publish`` returns, with ``"NORMAL"`` it survives a killed
-process.  Reads run in worker threads on their own connections: in WAL mode readers never wait
-for the writer and the event loop never waits for the disk.
+transaction (group commit); then every caller's future is resolved.  An operation checks what
+can refuse it (a lease another member holds) before it writes anything, so a refused one leaves
+nothing behind and needs no savepoint; any other failure rolls the whole transaction back and
+fails every operation in it.  With ``synchronous="FULL"`` a record survives power loss once
+``publish`` returns, with ``"NORMAL"`` it survives a killed process.
 
-Offsets are per topic, start at 0 and increase by one per record today; consumers must not rely
-on the absence of gaps (a future retention policy may remove old records).
+The next position of each topic is kept in memory by the writer and records just committed are
+kept for this process's consumers (``embedded_memory``); the file stays the durable copy, and
+what other processes write to it is noticed through SQLite's ``PRAGMA data_version`` at every
+write transaction and, while fetchers wait, every ``_POLL_S``.  A dedup key is checked by the
+unique index the insert goes through anyway.  Fetches that find their records in memory return
+at once; the others read in worker threads on their own connections: in WAL mode readers never
+wait for the writer and the event loop never waits for the disk.
+
+Offsets are per topic, start at 0 and increase by one per record; retention
+(``embedded_retention``) deletes old records every group has committed past, so a new group
+may find the first records gone: consumers must not rely on the absence of gaps.
 
 Groups: within a group one member at a time owns a topic, through a lease row renewed on fetch
 and commit.  A member that neither fetches nor commits for ``lease_seconds`` may lose the topic
@@ -30,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -50,8 +60,12 @@ from exchange.backbone.base import (
     Record,
     TopicPartition,
 )
+from exchange.backbone.embedded_memory import Entry, LogTail, RecentRecords
+from exchange.backbone.embedded_retention import Retention, apply_retention
 from exchange.errors import BackboneError, ConfigError
 from exchange.owner_only import FOLDER_MODE, private_file
+
+log = logging.getLogger(__name__)
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -83,16 +97,28 @@ _POLL_S = 0.025  # how often waiting fetchers look for writes made by other proc
 _MAX_BATCH = 1000  # operations per group-commit transaction
 _STOP = object()
 
-# One row of the records table, ready to insert: topic, key, value, headers json, dedup key.
-_Row = tuple[str, str | None, bytes, str | None, str | None]
-_WriteFn = Callable[[sqlite3.Connection, float], Any]
+# One row of the records table, ready to insert: topic, key, value, headers json, dedup key,
+# and the headers themselves for the in-memory copy.
+_Row = tuple[str, str | None, bytes, str | None, str | None, Mapping[str, str]]
+
+
+@dataclass(slots=True)
+class _Writes:
+    """What one group-commit transaction knows and adds: the positions, the records written."""
+
+    tail: LogTail
+    added: list[tuple[str, Entry]]
+
+
+_WriteFn = Callable[[sqlite3.Connection, float, _Writes], Any]
 
 
 @dataclass(slots=True)
 class _Pending:
-    """One operation queued for the writer thread and the future its caller awaits."""
+    """One operation queued for the writer thread and the future its caller awaits; an
+    operation without ``apply`` only asks the writer to look for other connections' writes."""
 
-    apply: _WriteFn
+    apply: _WriteFn | None
     wakes_fetchers: bool
     future: asyncio.Future[Any]
 
@@ -119,7 +145,13 @@ class EmbeddedBackbone(Backbone):
     )
 
     def __init__(
-        self, path: Path, *, synchronous: str = "FULL", lease_seconds: float = 10.0
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        lease_seconds: float = 10.0,
+        retention: Retention | None = None,
+        retention_check_seconds: float = 60.0,
     ) -> None:
         mode = synchronous.upper()
         if mode not in ("FULL", "NORMAL"):
@@ -129,19 +161,27 @@ class EmbeddedBackbone(Backbone):
             )
         if not lease_seconds > 0:
             raise ConfigError(f"lease_seconds={lease_seconds!r} must be a positive number")
+        if not retention_check_seconds > 0:
+            raise ConfigError(
+                f"retention_check_seconds={retention_check_seconds!r} must be a positive number"
+            )
         self.path = Path(path)
         self.synchronous = mode
         self.lease_seconds = float(lease_seconds)
+        self.retention = retention or Retention()  # keeps everything unless told otherwise
+        self._retention_every = float(retention_check_seconds)
+        self._retention_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._stopping = False  # the writer was told to stop: nothing more may be queued
         self._readers: list[sqlite3.Connection] = []
-        self._watch_db: sqlite3.Connection | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._last_version: int | None = None
         self._waiters = 0
+        self._tail = LogTail()  # the writer thread's
+        self._ends: dict[str, int] = {}  # the event loop's copy: next position of each topic
+        self._recent = RecentRecords()
         self._data_event = asyncio.Event()
         self._consumers: weakref.WeakSet[EmbeddedConsumer] = weakref.WeakSet()
 
@@ -154,10 +194,13 @@ class EmbeddedBackbone(Backbone):
             return
         self._loop = asyncio.get_running_loop()
         writer = await asyncio.to_thread(self._open_storage)
+        self._ends = dict(self._tail.ends)
         self._thread = threading.Thread(
             target=self._write_loop, args=(writer,), name="backbone-writer", daemon=True
         )
         self._thread.start()
+        if self.retention.active:
+            self._retention_task = self._loop.create_task(self._keep_retention())
 
     async def close(self) -> None:
         if self._closed:
@@ -165,6 +208,10 @@ class EmbeddedBackbone(Backbone):
         self._closed = True
         if self._thread is None:
             return
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
         for consumer in list(self._consumers):
             await consumer.close()
         self._stopping = True
@@ -172,11 +219,10 @@ class EmbeddedBackbone(Backbone):
         self._notify()  # waiting fetchers return now rather than at their timeout
         await asyncio.to_thread(self._thread.join)
         if self._watch_task is not None:
-            await self._watch_task  # it stops at its next tick, not while using its connection
-        for db in [*self._readers, *([self._watch_db] if self._watch_db else [])]:
+            await self._watch_task  # it stops at its next tick
+        for db in self._readers:
             db.close()
         self._readers.clear()
-        self._watch_db = None
 
     # -- the Backbone interface -------------------------------------------------------------
 
@@ -185,7 +231,7 @@ class EmbeddedBackbone(Backbone):
         if not records:
             return
         rows = [_to_row(record) for record in records]
-        await self._submit(lambda db, now: _insert_records(db, now, rows), wakes_fetchers=True)
+        await self._submit(lambda db, now, writes: _insert_records(db, now, rows, writes))
 
     async def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         self._check_usable("consume")
@@ -210,11 +256,13 @@ class EmbeddedBackbone(Backbone):
         commits = consumer._commit_positions(offsets)
         group, member, lease = consumer.group, consumer.member_id, self.lease_seconds
 
-        def apply(db: sqlite3.Connection, now: float) -> float:
-            _insert_records(db, now, rows)
-            return _commit_offsets(db, now, group, member, commits, lease)
+        def apply(db: sqlite3.Connection, now: float, writes: _Writes) -> float:
+            expires = _renew_leases(db, now, group, member, commits, lease)  # may refuse
+            _insert_records(db, now, rows, writes)
+            _write_offsets(db, group, commits)
+            return expires
 
-        expires = await self._submit(apply, wakes_fetchers=bool(rows))
+        expires = await self._submit(apply)
         consumer._renewed(commits, expires)
 
     # -- storage ----------------------------------------------------------------------------
@@ -256,6 +304,9 @@ class EmbeddedBackbone(Backbone):
             db.executescript(
                 f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;"
             )
+            db.execute("BEGIN")
+            self._tail.look(db)
+            db.execute("COMMIT")
             return db
         except (sqlite3.Error, BackboneError) as exc:
             db.close()
@@ -286,22 +337,25 @@ class EmbeddedBackbone(Backbone):
 
     def _write_batch(self, db: sqlite3.Connection, batch: list[_Pending]) -> None:
         outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
+        writes = _Writes(self._tail, [])
+        moved: dict[str, int] = {}
+        writing = any(pending.apply is not None for pending in batch)
         try:
-            db.execute("BEGIN IMMEDIATE")
+            # a batch of looks only reads: it takes no write lock another process may hold
+            db.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
             try:
+                moved = self._tail.look(db)
                 now = time.time()
                 for pending in batch:
-                    db.execute("SAVEPOINT op")
                     try:
-                        result = pending.apply(db, now)
-                    except BackboneError as exc:
-                        db.execute("ROLLBACK TO op")
+                        result = None if pending.apply is None else pending.apply(db, now, writes)
+                    except BackboneError as exc:  # refused before it wrote anything
                         outcomes.append((pending, None, exc))
                     else:
                         outcomes.append((pending, result, None))
-                    db.execute("RELEASE op")
                 db.execute("COMMIT")
             except BaseException:
+                self._tail.stale = True  # positions taken in the rolled-back transaction
                 with contextlib.suppress(sqlite3.Error):
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -309,17 +363,31 @@ class EmbeddedBackbone(Backbone):
         except sqlite3.Error as exc:
             error = _translate(exc, self.path)
             outcomes = [(p, None, _copy_error(error, exc)) for p in batch]
+            writes.added, moved = [], {}
         except Exception as exc:  # a bug must fail the callers, not kill the writer thread
             outcomes = [(p, None, exc) for p in batch]
-        wake = any(p.wakes_fetchers and err is None for p, _, err in outcomes)
+            writes.added, moved = [], {}
+        ends = dict(moved)
+        for topic, _ in writes.added:
+            ends[topic] = self._tail.ends[topic]
+        wake = bool(ends) or any(p.wakes_fetchers and err is None for p, _, err in outcomes)
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
-                loop.call_soon_threadsafe(self._resolve, outcomes, wake)
+                loop.call_soon_threadsafe(self._resolve, outcomes, wake, ends, writes.added)
 
     def _resolve(
-        self, outcomes: list[tuple[_Pending, Any, BaseException | None]], wake: bool
+        self,
+        outcomes: list[tuple[_Pending, Any, BaseException | None]],
+        wake: bool,
+        ends: Mapping[str, int],
+        added: list[tuple[str, Entry]],
     ) -> None:
+        for topic, end in ends.items():
+            if end > self._ends.get(topic, 0):
+                self._ends[topic] = end
+        for topic, entry in added:
+            self._recent.add(topic, entry)
         for pending, result, error in outcomes:
             if pending.future.done():  # the caller was cancelled; the write happened anyway
                 continue
@@ -330,7 +398,7 @@ class EmbeddedBackbone(Backbone):
         if wake:
             self._notify()
 
-    async def _submit(self, apply: _WriteFn, *, wakes_fetchers: bool = False) -> Any:
+    async def _submit(self, apply: _WriteFn | None, *, wakes_fetchers: bool = False) -> Any:
         if self._stopping:
             raise BackboneError(
                 f"the embedded backbone at {self.path} is closed; open and start a new one"
@@ -376,6 +444,30 @@ class EmbeddedBackbone(Backbone):
                 "call 'await backbone.start()' first"
             )
 
+    async def _keep_retention(self) -> None:
+        """Every ``retention_check_seconds``, delete what the retention policy lets go; a pass
+        that had more to delete than it may at once is followed by the next one at once."""
+        policy = self.retention
+        more = False
+        while True:
+            if not more:
+                await asyncio.sleep(self._retention_every)
+            try:
+                deleted: int = await self._submit(
+                    lambda db, now, writes: apply_retention(db, now, writes.tail, policy)
+                )
+            except BackboneError as exc:  # the disk, a lock: the next pass tries again
+                log.warning("retention of the embedded backbone at %s failed: %s", self.path, exc)
+                more = False
+                continue
+            except Exception:  # a bug must not end retention for the life of the process
+                log.exception("retention of the embedded backbone at %s failed", self.path)
+                more = False
+                continue
+            more = deleted >= policy.chunk
+            if deleted:
+                log.debug("retention deleted %d records from %s", deleted, self.path)
+
     # -- waking fetchers ---------------------------------------------------------------------
 
     def _notify(self) -> None:
@@ -395,29 +487,23 @@ class EmbeddedBackbone(Backbone):
         finally:
             self._waiters -= 1
 
+    async def _look(self) -> None:
+        """Have the writer look for records other connections committed (it wakes the
+        fetchers if there are any)."""
+        await self._submit(None)
+
     async def _watch(self) -> None:
-        """Poll ``PRAGMA data_version``, which changes when any other connection commits."""
+        """While fetchers wait, look for other connections' writes every ``_POLL_S``."""
         try:
             while True:
                 await asyncio.sleep(_POLL_S)
                 if self._waiters == 0 or self._closed:
                     break
-                version = await asyncio.to_thread(self._data_version)
-                if version != self._last_version:
-                    self._last_version = version
-                    self._notify()
+                await self._look()
         except BackboneError:
             self._notify()  # let the fetchers meet the error on their own reads
         finally:
             self._watch_task = None
-
-    def _data_version(self) -> int:
-        try:
-            if self._watch_db is None:
-                self._watch_db = self._connect()
-            return int(self._watch_db.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
 
 class EmbeddedConsumer(Consumer):
@@ -439,6 +525,7 @@ class EmbeddedConsumer(Consumer):
             raise BackboneError(f"max_records={max_records} must be at least 1")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
+        looked = False
         while True:
             event = self._backbone._data_event  # taken before reading, so no write is missed
             await self._claim_topics()
@@ -448,8 +535,14 @@ class EmbeddedConsumer(Consumer):
                     return records
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return []
-            await self._backbone._wait(event, min(remaining, self._until_lease_check()))
+                if looked:
+                    return []
+                # what this process knows may be older than what other processes committed
+                # before this fetch: one look at the file before answering "nothing"
+                looked = True
+                await self._backbone._look()
+            else:
+                await self._backbone._wait(event, min(remaining, self._until_lease_check()))
             self._check_open()
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -458,9 +551,13 @@ class EmbeddedConsumer(Consumer):
         if not commits:
             return
         group, member, lease = self.group, self.member_id, self._backbone.lease_seconds
-        expires = await self._backbone._submit(
-            lambda db, now: _commit_offsets(db, now, group, member, commits, lease)
-        )
+
+        def apply(db: sqlite3.Connection, now: float, writes: _Writes) -> float:
+            expires = _renew_leases(db, now, group, member, commits, lease)  # may refuse
+            _write_offsets(db, group, commits)
+            return expires
+
+        expires = await self._backbone._submit(apply)
         self._renewed(commits, expires)
 
     async def close(self) -> None:
@@ -473,7 +570,7 @@ class EmbeddedConsumer(Consumer):
             return
         group, member = self.group, self.member_id
 
-        def release(db: sqlite3.Connection, now: float) -> None:
+        def release(db: sqlite3.Connection, now: float, writes: _Writes) -> None:
             db.execute("DELETE FROM group_leases WHERE grp=? AND member=?", (group, member))
 
         await backbone._submit(release, wakes_fetchers=True)
@@ -544,7 +641,7 @@ class EmbeddedConsumer(Consumer):
             return
         group, member, lease = self.group, self.member_id, backbone.lease_seconds
         results: dict[str, _ClaimResult] = await backbone._submit(
-            lambda db, at: _claim(db, at, group, member, wanted, lease)
+            lambda db, at, writes: _claim(db, at, group, member, wanted, lease)
         )
         for topic, result in results.items():
             claim = self._owned.get(topic)
@@ -562,13 +659,34 @@ class EmbeddedConsumer(Consumer):
         order = list(cursors)
         self._turn = (self._turn + 1) % len(order)
         order = order[self._turn :] + order[: self._turn]
-        records: list[ConsumedRecord] = await self._backbone._read(
-            lambda db: _read_records(db, order, cursors, max_records)
-        )
+        records = self._read_memory(order, cursors, max_records)
+        if records is None:
+            records = await self._backbone._read(
+                lambda db: _read_records(db, order, cursors, max_records)
+            )
         for record in records:
             claim = self._owned.get(record.topic)
             if claim is not None:
                 claim.cursor = record.offset + 1
+        return records
+
+    def _read_memory(
+        self, order: list[str], cursors: Mapping[str, int], limit: int
+    ) -> list[ConsumedRecord] | None:
+        """The records from memory, or None if some must come from the file: those written
+        by another connection, or older than what is kept."""
+        backbone = self._backbone
+        records: list[ConsumedRecord] = []
+        for topic in order:
+            if len(records) >= limit:
+                break
+            cursor = cursors[topic]
+            if cursor >= backbone._ends.get(topic, 0):
+                continue  # nothing there, as of the writer's last look at the file
+            held = backbone._recent.read(topic, cursor, limit - len(records))
+            if held is None:
+                return None
+            records.extend(held)
         return records
 
 
@@ -582,33 +700,36 @@ def _to_row(record: Record) -> _Row:
         raise BackboneError(
             f"record value for topic {record.topic!r} must be bytes, not {type(record.value)}"
         )
-    headers = json.dumps(dict(record.headers)) if record.headers else None
-    return (record.topic, record.key, bytes(record.value), headers, record.dedup_key)
+    headers = dict(record.headers)
+    encoded = json.dumps(headers) if headers else None
+    return (record.topic, record.key, bytes(record.value), encoded, record.dedup_key, headers)
 
 
-def _insert_records(db: sqlite3.Connection, now: float, rows: list[_Row]) -> None:
-    next_pos: dict[str, int] = {}
-    for topic, key, value, headers, dedup_key in rows:
-        if dedup_key is not None:
-            seen = db.execute(
-                "SELECT 1 FROM records WHERE topic=? AND dedup_key=?", (topic, dedup_key)
-            ).fetchone()
-            if seen is not None:
-                continue  # a retried publish: the first copy is already durable
-        pos = next_pos.get(topic)
-        if pos is None:
-            pos = db.execute(
-                "SELECT COALESCE(MAX(pos) + 1, 0) FROM records WHERE topic=?", (topic,)
-            ).fetchone()[0]
-        db.execute(
-            "INSERT INTO records (topic, pos, key, value, headers, created, dedup_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (topic, pos, key, value, headers, now, dedup_key),
+_INSERT = (
+    "INSERT INTO records (topic, pos, key, value, headers, created, dedup_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# The unique index on (topic, dedup_key) finds a republished record during the insert itself;
+# a clash of positions still raises, as it must.
+_INSERT_ONCE = _INSERT + " ON CONFLICT (topic, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING"
+
+
+def _insert_records(db: sqlite3.Connection, now: float, rows: list[_Row], writes: _Writes) -> None:
+    ends = writes.tail.ends
+    for topic, key, value, encoded, dedup_key, headers in rows:
+        pos = ends.get(topic, 0)
+        cursor = db.execute(
+            _INSERT if dedup_key is None else _INSERT_ONCE,
+            (topic, pos, key, value, encoded, now, dedup_key),
         )
-        next_pos[topic] = pos + 1
+        if cursor.rowcount != 1:
+            continue  # a retried publish: the first copy is already durable
+        ends[topic] = pos + 1
+        writes.tail.max_id = max(writes.tail.max_id, cursor.lastrowid or 0)
+        writes.added.append((topic, (pos, key, value, headers, now)))
 
 
-def _commit_offsets(
+def _renew_leases(
     db: sqlite3.Connection,
     now: float,
     group: str,
@@ -616,28 +737,31 @@ def _commit_offsets(
     commits: Mapping[str, int],
     lease: float,
 ) -> float:
-    """Store the next positions, only if this member still holds the topics; renew the leases."""
+    """Renew this member's leases on the topics it commits, or refuse the commit if it no
+    longer holds one of them.  A refusal may leave renewed the leases the member does hold,
+    which only says what is true: it is alive."""
     expires = now + lease
-    for topic, pos in commits.items():
-        row = db.execute(
-            "SELECT member FROM group_leases WHERE grp=? AND topic=?", (group, topic)
-        ).fetchone()
-        if row is None or row[0] != member:
+    for topic in commits:
+        renewed = db.execute(
+            "UPDATE group_leases SET expires=? WHERE grp=? AND topic=? AND member=?",
+            (expires, group, topic, member),
+        ).rowcount
+        if renewed != 1:
             raise OwnershipLost(
                 f"commit refused: this consumer no longer owns topic {topic!r} in group "
                 f"{group!r} (it was idle longer than the lease or was closed); the records "
                 "go to the new owner, so drop this batch and fetch again",
                 frozenset(TopicPartition(topic) for topic in commits),
             )
-        db.execute(
-            "UPDATE group_leases SET expires=? WHERE grp=? AND topic=?", (expires, group, topic)
-        )
-        db.execute(
-            "INSERT INTO group_offsets (grp, topic, next_pos) VALUES (?, ?, ?)"
-            " ON CONFLICT (grp, topic) DO UPDATE SET next_pos=excluded.next_pos",
-            (group, topic, pos),
-        )
     return expires
+
+
+def _write_offsets(db: sqlite3.Connection, group: str, commits: Mapping[str, int]) -> None:
+    db.executemany(
+        "INSERT INTO group_offsets (grp, topic, next_pos) VALUES (?, ?, ?)"
+        " ON CONFLICT (grp, topic) DO UPDATE SET next_pos=excluded.next_pos",
+        [(group, topic, pos) for topic, pos in commits.items()],
+    )
 
 
 def _claim(
