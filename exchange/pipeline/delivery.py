@@ -4,7 +4,8 @@ The engine owns retries, backoff and circuit breaking; an egress sends once and
 says whether a failure is worth another try.  Records are handled concurrently
 (up to ``concurrency`` sends at once per endpoint) and an offset is committed only
 when every record before it ended delivered, dead-lettered or rescheduled, together
-with the records and events that say so.
+with the records and events that say so.  Records of one correlation id go one at a time,
+in order, also through retries (see ``ordering``).
 
 A retry is rescheduled on the backbone, not kept in memory: a copy of the delivery
 goes to the endpoint's retry topic with its next attempt number and the time it is
@@ -53,6 +54,7 @@ from exchange.errors import ConfigError, DeliveryError
 from exchange.pipeline import events
 from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.offsets import OffsetTracker
+from exchange.pipeline.ordering import H_GENERATION, CorrelationOrder, Ticket
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import H_ADAPTERS, H_ENDPOINT, H_ROUTE
 from exchange.routing.model import BreakerPolicy, Endpoint
@@ -66,7 +68,7 @@ H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the
 H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
 H_STARTED = "x-exchange-first-try-at"  # ... and when the delivery reached this stage (same)
 # A dead letter goes without them, so its replay starts afresh: attempt 1, a new clock.
-SCHEDULE_HEADERS = frozenset({H_ATTEMPT, H_DUE, H_STARTED})
+SCHEDULE_HEADERS = frozenset({H_ATTEMPT, H_DUE, H_STARTED, H_GENERATION})
 # Records held per send slot: the others wait for their retry time, or for an open
 # breaker, without a slot.
 HELD_PER_SLOT = 4
@@ -102,6 +104,7 @@ class EndpointDelivery:
         self._outputs: list[Record] = []
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._wake = asyncio.Event()
+        self._order = CorrelationOrder()
 
     async def run(self, stop: asyncio.Event) -> None:
         topics = [delivery_topic(self.endpoint), retry_topic(self.endpoint)]
@@ -112,6 +115,7 @@ class EndpointDelivery:
         flusher = asyncio.create_task(self._flush_loop(consumer, finishing))
         tasks: set[asyncio.Task[None]] = set()
         held = self._concurrency * HELD_PER_SLOT
+        retries = retry_topic(self.endpoint)
         try:
             while not stop.is_set():
                 if len(tasks) >= held:  # enough on hand: wait for one to finish
@@ -121,7 +125,8 @@ class EndpointDelivery:
                 for record in batch:
                     tracker = self._trackers.setdefault(record.position, OffsetTracker())
                     tracker.started(record.offset)
-                    task = asyncio.create_task(self._deliver(record, tracker))
+                    ticket = self._order.enter(record.key, _generation(record, retries))
+                    task = asyncio.create_task(self._deliver(record, tracker, ticket))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
         finally:
@@ -140,10 +145,20 @@ class EndpointDelivery:
             finally:
                 await consumer.close()
 
-    async def _deliver(self, record: ConsumedRecord, tracker: OffsetTracker) -> None:
+    async def _deliver(
+        self, record: ConsumedRecord, tracker: OffsetTracker, ticket: Ticket
+    ) -> None:
         # Cancelled (the worker is stopping): not finished, so never committed; it comes again.
         try:
-            outputs = await self._attempt(record)
+            await ticket.turn()
+            generation = self._order.forward_as(ticket)
+            if generation is not None:
+                outputs = [self._forwarded(record, generation)]
+            else:
+                outputs = await self._attempt(record, ticket)
+        except asyncio.CancelledError:
+            self._order.leave(ticket)
+            raise
         except Exception as exc:  # a bug must not wedge the partition: dead-letter and go on
             log.exception("delivery of offset %s to %s failed", record.offset, self.endpoint)
             envelope = Envelope.from_headers(dict(record.headers))
@@ -156,12 +171,24 @@ class EndpointDelivery:
                 headers=_without_schedule(record.headers),
                 endpoint=self.endpoint,
             )
-        # Extend after the await: a flush may have swapped self._outputs meanwhile.
+        # Extend after the await: a flush may have swapped self._outputs meanwhile.  The
+        # records of one id are extended in their order, so a forwarded one is written after
+        # the retry it follows.
         self._outputs.extend(outputs)
+        self._order.leave(ticket)
         tracker.finished(record.offset)
         self._wake.set()
 
-    async def _attempt(self, record: ConsumedRecord) -> list[Record]:
+    def _forwarded(self, record: ConsumedRecord, generation: int) -> Record:
+        """The record, unsent, to the end of the retry topic, behind an earlier record of its
+        correlation id; it keeps its attempt number, due time and max-age clock."""
+        headers = {**record.headers, H_GENERATION: str(generation)}
+        headers.setdefault(H_STARTED, f"{_started_at(record):.3f}")
+        return Record(
+            topic=retry_topic(self.endpoint), value=record.value, key=record.key, headers=headers
+        )
+
+    async def _attempt(self, record: ConsumedRecord, ticket: Ticket) -> list[Record]:
         """One try (the one the record is due for): what to publish about it."""
         headers = _without_schedule(record.headers)
         attempt = int(record.headers.get(H_ATTEMPT, "1"))
@@ -255,6 +282,7 @@ class EndpointDelivery:
                 H_ATTEMPT: str(attempt + 1),
                 H_DUE: f"{next_try:.3f}",
                 H_STARTED: f"{started:.3f}",
+                H_GENERATION: str(self._order.rescheduled(ticket)),
             },
         )
         return [failed, retry]
@@ -337,6 +365,16 @@ class EndpointDelivery:
             if tracker is not None:
                 tracker.restore(offset)
         self._wake.set()
+
+
+def _generation(record: ConsumedRecord, retries: str) -> int | None:
+    """A retry-topic record's generation (see ordering), None for a deliver-topic one."""
+    if record.topic != retries:
+        return None
+    try:
+        return int(record.headers.get(H_GENERATION, "0"))
+    except ValueError:
+        return 0
 
 
 def _without_schedule(headers: Mapping[str, str]) -> dict[str, str]:
