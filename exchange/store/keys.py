@@ -71,6 +71,7 @@ class KeyStore:
         self._sessions = sessions
         self._cache: dict[str, tuple[Identity | None, float]] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._lookups: dict[str, asyncio.Future[Identity | None]] = {}
 
     def start_refreshing(self) -> None:
         """Keep cached answers fresh from a background task (until ``close``)."""
@@ -188,6 +189,16 @@ class KeyStore:
         cached = self._cache.get(digest)
         if cached is not None and now - cached[1] < self.CACHE_SECONDS:
             return cached[0]
+        # Requests with the same key that miss together (a sender's first burst) share
+        # one lookup rather than each queueing one for the store.
+        pending = self._lookups.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(digest, now))
+            self._lookups[digest] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, digest: str, now: float) -> Identity | None:
         async with self._sessions() as session:
             row = (
                 await session.execute(

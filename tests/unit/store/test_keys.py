@@ -159,6 +159,26 @@ async def test_a_refreshing_cache_learns_of_a_revocation_in_the_background(
         await other.close()
 
 
+async def test_concurrent_first_uses_of_a_key_share_one_lookup(store: Store) -> None:
+    _, key = await store.keys.create("samr-reg")
+    fresh = Store(store.url)
+    opened = 0
+    sessions = fresh.keys._sessions
+
+    def counting() -> Any:
+        nonlocal opened
+        opened += 1
+        return sessions()
+
+    fresh.keys._sessions = counting  # type: ignore[assignment]
+    try:
+        found = await asyncio.gather(*(fresh.keys.identify(key) for _ in range(50)))
+        assert found == [Identity("samr-reg", "sender")] * 50
+        assert opened == 1
+    finally:
+        await fresh.close()
+
+
 async def test_list_shows_every_key_with_its_state_and_never_the_key(store: Store) -> None:
     first_id, first = await store.keys.create("samr-reg")
     second_id, _ = await store.keys.create("ops.team", role="operator")
