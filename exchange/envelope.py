@@ -22,7 +22,8 @@ HEADER_PREFIX = "x-exchange-"
 # Kafka keys and as indexed columns: visible ASCII only (no spaces, no control or
 # non-ASCII characters, which HTTP headers cannot carry reliably), and short.
 MAX_ID_LENGTH = 128
-_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+ID_CHARACTERS = "[!-~]+"  # visible ASCII, 0x21-0x7E (a regular expression; OpenAPI's too)
+_VISIBLE_ASCII = re.compile(ID_CHARACTERS)
 
 
 def id_problem(value: str) -> str | None:

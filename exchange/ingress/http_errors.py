@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-PROBLEM = "application/problem+json"
+from exchange.ingress.problems import problem
 
 
 def _detail(request: Request, exc: HTTPException) -> str:
@@ -27,10 +27,7 @@ def _detail(request: Request, exc: HTTPException) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> JSONResponse:
-        body = {
-            "type": "about:blank",
-            "title": str(HTTPException(exc.status_code).detail),  # the status's phrase
-            "status": exc.status_code,
-            "detail": _detail(request, exc),
-        }
-        return JSONResponse(body, exc.status_code, headers=exc.headers, media_type=PROBLEM)
+        title = str(HTTPException(exc.status_code).detail)  # the status's phrase
+        response = problem(exc.status_code, title, _detail(request, exc))
+        response.headers.update(exc.headers or {})
+        return response

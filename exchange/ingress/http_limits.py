@@ -30,7 +30,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from exchange.ingress.rest import problem
+from exchange.ingress.problems import problem
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from exchange.envelope import MAX_ID_LENGTH
+from exchange.envelope import ID_CHARACTERS, MAX_ID_LENGTH
 from exchange.ingress import answers
 from exchange.ingress.answers import ref
+from exchange.ingress.problems import PROBLEM
 
 BEARER = "bearerAuth"
-PROBLEM = "application/problem+json"
 XML_MEDIA_TYPES = ("application/xml", "text/xml", "application/*+xml")
 SECURED: list[dict[str, list[str]]] = [{BEARER: []}]
-# Visible ASCII (0x21-0x7E), as exchange.envelope.id_problem checks.
-ID_PATTERN = "^[!-~]+$"
+ID_PATTERN = f"^{ID_CHARACTERS}$"  # what exchange.envelope.id_problem accepts
 
 DESCRIPTION = (
     "Departmental systems submit XML documents and follow them to every receiver. "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,20 +27,15 @@ from exchange.errors import (
 from exchange.hub import Hub
 from exchange.ingress import http_errors, openapi
 from exchange.ingress.paging import BadQuery, DeadLetterPage
+from exchange.ingress.problems import problem
 from exchange.pipeline.intake import Submission
 from exchange.pipeline.replay import UnknownDeadLetter, replay
 from exchange.store import BadCursor, Identity, dead_letter_cursor
 
 log = logging.getLogger(__name__)
 
-PROBLEM = "application/problem+json"
 SUBMIT = "/v1/messages"
 XML_TYPES = ("application/xml", "text/xml")
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 def _rejection(exc: RejectedMessage) -> JSONResponse:
