@@ -23,7 +23,7 @@ IDLE_CORE_SHARE = 0.05
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) and of its live children
-    (``serve --workers-process`` runs the stages in one), from /proc/<pid>/stat."""
+    (``serve`` runs its stages in worker processes), from /proc/<pid>/stat."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
@@ -33,6 +33,38 @@ def cpu_seconds(pid: int) -> float:
             with contextlib.suppress(OSError):
                 total += cpu_seconds(int(child))
     return total
+
+
+def _own_cpu(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _label(pid: int, root: int) -> str:
+    """ "front door" for the serving process, "worker STAGES" for ``exchange worker`` children."""
+    if pid == root:
+        return "front door"
+    words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    if "worker" in words:
+        stages = [word for word in words[words.index("worker") + 1 :] if word]
+        return "worker " + "+".join(stages or ["all stages"])
+    return f"child {pid}"
+
+
+def cpu_by_process(root: int) -> dict[str, float]:
+    """CPU seconds of the hub process and of each of its descendants, by what each runs
+    (children that have exited are no longer counted: read it while they live)."""
+    seen: dict[str, float] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError):
+            label = _label(pid, root)
+            seen[label] = seen.get(label, 0.0) + _own_cpu(pid)
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                pending.extend(int(child) for child in children.read_text().split())
+    return seen
 
 
 async def wait_until_idle(cpu: Callable[[], float], limit: float = 15.0) -> float:

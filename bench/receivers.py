@@ -5,7 +5,8 @@ benchmark needs only to know that every accepted message reached every endpoint,
 more. These answer 200 to any POST on ``/bench-receivers/<endpoint>`` and remember per
 endpoint the set of ``X-Exchange-Id``s seen (the hub's ids: a redelivery carries the same
 one, so the set's size is the number of distinct messages delivered), how many requests came
-and how many carried no id. The body is read (the hub must send all of it) and dropped.
+and how many carried no id. The body is read (the hub must send all of it) and dropped. They
+speak HTTP/1.1 through bench/rawhttp.py, which costs the shared cores less than aiohttp's server.
 
     python -m bench.receivers --port 8101
 
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import uvloop
-from aiohttp import web
+
+from bench import rawhttp
 
 PREFIX = "/bench-receivers"
+JSON = "application/json"
 
 
 @dataclass
@@ -38,45 +42,41 @@ class Receivers:
     def __init__(self) -> None:
         self.endpoints: dict[str, Counts] = {}
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post(PREFIX + "/{name}", self._receive)
-        app.router.add_get(PREFIX + "/{name}/ids", self._ids)
-        app.router.add_get(PREFIX, self._summary)
-        return app
+    def handle(self, method: str, path: str, head: bytes, _: bytes) -> tuple[int, str, bytes]:
+        if not path.startswith(PREFIX):
+            return 404, "text/plain", b"not a bench receiver path"
+        parts = path[len(PREFIX) :].strip("/").split("/")
+        if method == "POST" and len(parts) == 1 and parts[0]:
+            self._count(parts[0], rawhttp.header(head, b"x-exchange-id"))
+            return 200, "text/plain", b"received"
+        if method == "GET" and parts == [""]:
+            return 200, JSON, json.dumps(self.summary()).encode()
+        if method == "GET" and len(parts) == 2 and parts[1] == "ids":
+            counts = self.endpoints.get(parts[0], Counts())
+            return 200, JSON, json.dumps(sorted(counts.ids)).encode()
+        return 405, "text/plain", b"POST /bench-receivers/<endpoint> or GET /bench-receivers"
 
-    async def _receive(self, request: web.Request) -> web.Response:
-        await request.read()
-        counts = self.endpoints.setdefault(request.match_info["name"], Counts())
+    def _count(self, name: str, hub_id: str | None) -> None:
+        counts = self.endpoints.setdefault(name, Counts())
         counts.received += 1
-        hub_id = request.headers.get("X-Exchange-Id")
         if hub_id:
             counts.ids.add(hub_id)
         else:
             counts.without_id += 1
-        return web.Response(text="received")
 
-    async def _ids(self, request: web.Request) -> web.Response:
-        counts = self.endpoints.get(request.match_info["name"], Counts())
-        return web.json_response(sorted(counts.ids))
-
-    async def _summary(self, _: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                name: {
-                    "received": counts.received,
-                    "distinct": len(counts.ids),
-                    "without_id": counts.without_id,
-                }
-                for name, counts in sorted(self.endpoints.items())
+    def summary(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {
+                "received": counts.received,
+                "distinct": len(counts.ids),
+                "without_id": counts.without_id,
             }
-        )
+            for name, counts in sorted(self.endpoints.items())
+        }
 
 
 async def serve(host: str, port: int) -> None:
-    runner = web.AppRunner(Receivers().app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    server = await rawhttp.serve(host, port, Receivers().handle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -85,7 +85,7 @@ async def serve(host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await rawhttp.close_server(server)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -56,12 +56,16 @@ def main(verbose: bool) -> None:
 @click.option("--demo", is_flag=True, help="Also run the demo receivers and demo keys.")
 @click.option("--demo-port", default=8001, show_default=True, type=int)
 @click.option(
-    "--workers-process",
-    is_flag=True,
-    help="Run router, delivery and indexer in a second process (uses a second core).",
+    "--processes",
+    type=click.IntRange(1, 3),
+    default=None,
+    help="Processes to spread the hub over: 1 runs every stage in the serving process, "
+    "2 puts router, delivery and indexer in a worker process, 3 the router in one and "
+    "delivery with the indexer in another.  [default: the usable cores, at most 3]",
 )
-def serve(host: str, port: int, demo: bool, demo_port: int, workers_process: bool) -> None:
-    """Run the hub: REST front door, router, delivery and indexer."""
+def serve(host: str, port: int, demo: bool, demo_port: int, processes: int | None) -> None:
+    """Run the hub: REST and SOAP front door, router, delivery and indexer."""
+    from exchange.processes import default_processes
     from exchange.server import serve as run_server
 
     settings = _settings()
@@ -71,7 +75,7 @@ def serve(host: str, port: int, demo: bool, demo_port: int, workers_process: boo
             host=host,
             port=port,
             demo_port=demo_port if demo else None,
-            workers_process=workers_process,
+            processes=processes or default_processes(),
         ),
         fast_loop=True,
     )

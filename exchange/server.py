@@ -1,4 +1,4 @@
-"""``exchange serve``: the hub's HTTP server and workers in one process."""
+"""``exchange serve``: the hub's HTTP server, and its stages here or in worker processes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Collection
 
 import uvicorn
@@ -21,23 +20,21 @@ from exchange.hub import WORKERS, Hub
 from exchange.ingress.http_limits import BodyTimeout, make_room_for, protocol_class
 from exchange.ingress.rest import SubmitFastPath, create_app
 from exchange.ingress.soap import SoapFrontDoor
+from exchange.processes import LAYOUTS, STOP_WITH_PARENT, WorkerProcess, stop_when_orphaned
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Set for a worker process that `serve --workers-process` started: the parent's pid.
-STOP_WITH_PARENT = "EXCHANGE_STOP_WITH_PARENT"
 
-
-def build_app(
-    settings: Settings, *, demo_port: int | None = None, workers_process: bool = False
-) -> ASGIApp:
+def build_app(settings: Settings, *, demo_port: int | None = None, processes: int = 1) -> ASGIApp:
     """The ASGI app; the hub starts and stops with it (and the demo receivers, if asked).
 
-    With ``workers_process`` the stages run in a child ``exchange worker`` process,
-    started and stopped with the app (in its lifespan, so a SIGTERM stops both cleanly).
+    With ``processes`` > 1 the stages run in child ``exchange worker`` processes
+    (``exchange.processes.LAYOUTS``), started and stopped with the app (in its lifespan, so
+    a SIGTERM stops them all cleanly); with 1 they run in this process.
     """
     hub = Hub(settings)
+    children = [WorkerProcess(stages) for stages in LAYOUTS[processes]]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,8 +42,9 @@ def build_app(
         dump_tasks_on_signal()
         if demo_port is not None:
             runner = await demo.start_demo_receivers("127.0.0.1", demo_port)
-        child = await _start_workers_process() if workers_process else None
-        await hub.start(workers=() if workers_process else WORKERS)
+        stop_children = asyncio.Event()
+        supervised = [asyncio.create_task(child.run(stop_children)) for child in children]
+        await hub.start(workers=() if children else WORKERS)
         if demo_port is not None:
             await hub.store.keys.create(demo.DEMO_SENDER, key=demo.DEMO_SENDER_KEY)
             await hub.store.keys.create(
@@ -66,11 +64,17 @@ def build_app(
             removed = await hub.store.keys.delete_keys(demo.DEMO_KEYS)
             if removed:
                 log.warning("removed %s demo key(s): they are valid only with --demo", removed)
+        if children:
+            log.info(
+                "front door in process %s; stages in worker processes: %s",
+                os.getpid(),
+                ", ".join(child.name for child in children),
+            )
         try:
             yield
         finally:
-            if child is not None:
-                await _stop_process(child)
+            stop_children.set()
+            await asyncio.gather(*supervised, return_exceptions=True)
             await hub.stop()
             if runner is not None:
                 await runner.cleanup()
@@ -86,38 +90,16 @@ def build_app(
     )
 
 
-async def _start_workers_process() -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exchange",
-        "worker",
-        env={**os.environ, STOP_WITH_PARENT: str(os.getpid())},
-    )
-
-
-async def _stop_process(child: asyncio.subprocess.Process) -> None:
-    if child.returncode is not None:
-        return
-    child.terminate()
-    try:
-        await asyncio.wait_for(child.wait(), timeout=20)
-    except TimeoutError:
-        child.kill()
-        await child.wait()
-
-
 async def serve(
     settings: Settings,
     *,
     host: str,
     port: int,
     demo_port: int | None,
-    workers_process: bool = False,
+    processes: int = 1,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; with ``workers_process`` the stages behind the front door
-    run in a child process (``exchange worker``), so the two share the machine's cores."""
-    app = build_app(settings, demo_port=demo_port, workers_process=workers_process)
+    """Serve until SIGINT/SIGTERM, in ``processes`` processes (see ``exchange.processes``)."""
+    app = build_app(settings, demo_port=demo_port, processes=processes)
     make_room_for(settings.max_connections)
     config = uvicorn.Config(
         app,
@@ -148,18 +130,10 @@ async def run_workers(settings: Settings, workers: Collection[str]) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("workers %s running", ", ".join(workers))
     parent = os.environ.get(STOP_WITH_PARENT)
-    watchdog = asyncio.create_task(_stop_when_orphaned(int(parent), stop)) if parent else None
+    watchdog = asyncio.create_task(stop_when_orphaned(int(parent), stop)) if parent else None
     try:
         await stop.wait()
     finally:
         if watchdog is not None:
             watchdog.cancel()
         await hub.stop()
-
-
-async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
-    # A parent killed with SIGKILL cannot stop its child: notice and stop cleanly.
-    while os.getppid() == parent:
-        await asyncio.sleep(0.5)
-    log.warning("the serving process %s is gone; stopping the workers", parent)
-    stop.set()

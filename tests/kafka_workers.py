@@ -100,7 +100,7 @@ class WorkerProcess:
 
 
 def child_pids(pid: int) -> list[int]:
-    """The direct children of ``pid`` (e.g. the worker process of ``serve --workers-process``)."""
+    """The direct children of ``pid`` (e.g. the worker process of ``serve --processes 2``)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:

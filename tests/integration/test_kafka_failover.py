@@ -112,7 +112,7 @@ def _wait_received(
 def test_a_killed_delivery_worker_s_partitions_move_to_the_other(
     dept: FakeDepartment, tmp_path: Path, kafka_broker: KafkaCluster
 ) -> None:
-    """Front door alone (``serve --workers-process``: its child runs router, indexer and
+    """Front door alone (``serve --processes 2``: its child runs router, indexer and
     delivery A), plus ``exchange worker delivery`` (B); B is killed with deliveries in flight
     and A takes its partitions over once B's session times out."""
     dept.reset()
@@ -123,7 +123,7 @@ def test_a_killed_delivery_worker_s_partitions_move_to_the_other(
         home=make_home(tmp_path, routes_for(dept)),
         data_dir=tmp_path / "var",
         env=_kafka_env(kafka_broker.bootstrap, prefix),
-        args=["--workers-process"],
+        args=["--processes", "2"],
     )
     key = hub.create_key("samr-reg")
     standby = WorkerProcess(hub, ("delivery",))
