@@ -6,7 +6,7 @@ KAFKA_PORT  ?= 9092
 KAFKA_NODES ?= 1
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest bench bench-cores clean kafka-jars kafka-up kafka-down
+.PHONY: install run test lint typecheck pytest bench bench-cores bench-soak clean kafka-jars kafka-up kafka-down
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: install
 ## the hub pinned to 1 core, then to 2: the scaling ratio against its 1.7x target
 bench-cores: install
 	$(BIN)/python -m bench.e2e --cores-scaling
+
+## a long steady run (300,000 messages at 300 msg/s, short retention): disk, memory, CPU and
+## read latency levelling off; not part of `make bench` (about 17 minutes)
+bench-soak: install
+	$(BIN)/python -m bench.soak
 
 ## Apache Kafka from Maven Central jars (Java 17+; Maven for the first fetch): see README
 kafka-jars: install

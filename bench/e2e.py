@@ -222,7 +222,8 @@ class Mix:
     def describe(self) -> str:
         sizes = [len(body) for _, body in self.documents]
         return (
-            f"{len(sizes)} valid samples of {MESSAGE_TYPE}, {min(sizes):,}-{max(sizes):,} B "
+            f"{len(sizes)} valid document{'s' if len(sizes) != 1 else ''} of {MESSAGE_TYPE}, "
+            f"{min(sizes):,}-{max(sizes):,} B "
             f"(mean {sum(sizes) / len(sizes):,.0f} B), from {len(self.senders)} senders "
             f"({', '.join(code for code, _ in self.senders)}), one key each"
         )

@@ -2,7 +2,7 @@
 
 Run with ``python -m bench.store_indexer [--messages N] [--batch B] [--runs R] [--url URL]``.
 Every message goes the way most do: accepted, routed to one endpoint, delivered.  The records
-are the pipeline's own (``exchange.pipeline.events``), interleaved as a busy hub writes them
+are the pipeline's own (``exchange.records.events``), interleaved as a busy hub writes them
 (a message is routed while later ones are accepted, delivered while later ones are routed), and
 handed to the indexer in batches of B records, as its consumer fetches them: so some messages
 start in one batch and finish in the next.  Prints the CPU time (the whole process, so the
@@ -20,8 +20,9 @@ from pathlib import Path
 
 from exchange.backbone.base import ConsumedRecord, Record
 from exchange.envelope import Envelope
-from exchange.pipeline import events
+from exchange.pipeline.events import publishable
 from exchange.pipeline.indexer import IndexWriter
+from exchange.records.events import Accepted, Delivered, Destination, Routed
 from exchange.store import Store
 
 # How many messages behind the newest accepted one the router and the delivery are.
@@ -43,25 +44,22 @@ def _records(count: int) -> list[Record]:
     out: list[Record] = []
     for tick in range(count + 2 * LAG):
         if tick < count:
-            out.append(events.accepted(envelopes[tick], 2700, "rest"))
+            out.append(publishable(Accepted.of(envelopes[tick], size=2700, via="rest")))
         if 0 <= tick - LAG < count:
-            destination = {"endpoint": ENDPOINT, "route": ROUTE, "adapters": ["a", "b"]}
-            out.append(
-                events.event(events.ROUTED, envelopes[tick - LAG].id, destinations=[destination])
-            )
+            destination = Destination(endpoint=ENDPOINT, route=ROUTE, adapters=("a", "b"))
+            routed = Routed(id=envelopes[tick - LAG].id, destinations=(destination,))
+            out.append(publishable(routed))
         if 0 <= tick - 2 * LAG < count:
-            out.append(
-                events.event(
-                    events.DELIVERED,
-                    envelopes[tick - 2 * LAG].id,
-                    endpoint=ENDPOINT,
-                    route=ROUTE,
-                    adapters=["a", "b"],
-                    attempt=1,
-                    status=200,
-                    elapsed_ms=3.2,
-                )
+            delivered = Delivered(
+                id=envelopes[tick - 2 * LAG].id,
+                endpoint=ENDPOINT,
+                route=ROUTE,
+                adapters=("a", "b"),
+                attempt=1,
+                status=200,
+                elapsed_ms=3.2,
             )
+            out.append(publishable(delivered))
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 # maps to the same hub id on any process: the basis of idempotent submission.
 _HUB_ID_NAMESPACE = uuid.UUID("6f1d7c64-5a8e-4e0b-9a55-3c0c2f0b7e21")
 
+# The prefix of the envelope's headers, the public X-Exchange-* ones, which the hub's own
+# record headers share (exchange/records/headers.py).
 HEADER_PREFIX = "x-exchange-"
 
 # A sender's message and correlation ids travel as HTTP headers to every receiver, as
@@ -93,7 +96,7 @@ class Envelope:
         return headers
 
     @classmethod
-    def from_headers(cls, headers: dict[str, str]) -> Envelope:
+    def from_headers(cls, headers: Mapping[str, str]) -> Envelope:
         values: dict[str, Any] = {}
         for name, value in headers.items():
             if name.startswith(HEADER_PREFIX):
@@ -110,3 +113,6 @@ class Envelope:
 _HEADER_NAMES = tuple(
     (f.name, f"{HEADER_PREFIX}{f.name.replace('_', '-')}") for f in fields(Envelope)
 )
+# Each field's header ("message_id": "x-exchange-message-id"): the X-Exchange-* names of the
+# REST contract (lower case, as HTTP servers hand them over), on records and to receivers alike.
+HEADERS: dict[str, str] = dict(_HEADER_NAMES)

@@ -17,7 +17,7 @@ from exchange.pipeline.intake import Intake
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import Router
 from exchange.settings import Settings
-from exchange.store import Store
+from exchange.store import Store, StoreRetention
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ class Hub:
             )
         if "indexer" in workers:
             self._spawn("indexer", IndexWriter(self.backbone, self.store).run)
+            # With the indexer, which a hub runs in one of its processes: so retention, too.
+            if self.settings.store_retention_ms != -1:
+                retention = StoreRetention(self.store.engine, self.settings.store_retention_ms)
+                self._spawn("store retention", retention.run)
 
     def _spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         task = asyncio.create_task(run_until_stopped(f"{name} worker", run, self._stop), name=name)

@@ -28,8 +28,9 @@ STOP_WITH_PARENT = "EXCHANGE_STOP_WITH_PARENT"
 RESTART_SECONDS = 1.0
 STOP_SECONDS = 20.0  # a worker process that has not stopped by then is killed
 
-# Processes in all -> the stages of each worker process (the front door is the first process).
-# The router does the most work per message (XSD, XSLT), delivery and indexer less each.
+# Processes in all -> the stages of each worker process; the serving process (the front
+# door) runs the stages no worker process runs.  The router does the most work per message
+# (XSD, XSLT), delivery and indexer less each.
 LAYOUTS: dict[int, tuple[tuple[str, ...], ...]] = {
     1: (),
     2: (WORKERS,),
@@ -41,6 +42,12 @@ MAX_PROCESSES = max(LAYOUTS)
 def usable_cores() -> int:
     """The cores this process may run on (its affinity: ``taskset`` and cgroups narrow it)."""
     return len(os.sched_getaffinity(0))
+
+
+def serving_stages(processes: int) -> tuple[str, ...]:
+    """The stages the serving process runs itself in the layout of ``processes``."""
+    elsewhere = {stage for stages in LAYOUTS[processes] for stage in stages}
+    return tuple(stage for stage in WORKERS if stage not in elsewhere)
 
 
 def default_processes() -> int:

@@ -16,11 +16,17 @@ from starlette.types import ASGIApp
 
 from exchange import demo
 from exchange.diagnostics import dump_tasks_on_signal
-from exchange.hub import WORKERS, Hub
+from exchange.hub import Hub
 from exchange.ingress.http_limits import BodyTimeout, make_room_for, protocol_class
 from exchange.ingress.rest import SubmitFastPath, create_app
 from exchange.ingress.soap import SoapFrontDoor
-from exchange.processes import LAYOUTS, STOP_WITH_PARENT, WorkerProcess, stop_when_orphaned
+from exchange.processes import (
+    LAYOUTS,
+    STOP_WITH_PARENT,
+    WorkerProcess,
+    serving_stages,
+    stop_when_orphaned,
+)
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
             runner = await demo.start_demo_receivers("127.0.0.1", demo_port)
         stop_children = asyncio.Event()
         supervised = [asyncio.create_task(child.run(stop_children)) for child in children]
-        await hub.start(workers=() if children else WORKERS)
+        await hub.start(workers=serving_stages(processes))
         if demo_port is not None:
             await hub.store.keys.create(demo.DEMO_SENDER, key=demo.DEMO_SENDER_KEY)
             await hub.store.keys.create(

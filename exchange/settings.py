@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="Embedded backbone: the records of a topic every group has committed past "
         "are deleted, oldest first, while its values add up to more than this; -1: no limit.",
     )
+    store_retention_ms: int = Field(
+        default=90 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Store: a delivered or rejected message is deleted with its trace and "
+        "deliveries once its last change is older than this, and so are replayed dead letters "
+        "and index failures; dead letters not replayed stay; -1 keeps everything.",
+    )
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
     delivery_concurrency: int = Field(default=64, gt=0)

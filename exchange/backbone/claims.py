@@ -19,14 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from exchange.errors import BackboneError
+from exchange.records.headers import CLAIM, CLAIM_BYTES, CLAIM_ERROR, CLAIM_HEADERS
 from exchange.store.db import create_engine
 from exchange.store.models import UtcDateTime
 
-CLAIM = "x-exchange-claim"  # "sha256:<hex digest>" of the payload kept in the store
-CLAIM_BYTES = "x-exchange-claim-bytes"
-CLAIM_HEADERS = frozenset({CLAIM, CLAIM_BYTES})
-# Set on a consumed record whose payload could not be redeemed; the value says why.
-CLAIM_ERROR = "x-exchange-claim-error"
+# The headers' names live with every other record header's (exchange/records/headers.py).
+__all__ = [
+    "CLAIM",
+    "CLAIM_BYTES",
+    "CLAIM_ERROR",
+    "CLAIM_HEADERS",
+    "ClaimStore",
+    "ClaimedPayload",
+    "digest_of",
+]
 
 
 class _Base(DeclarativeBase):

@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS group_leases (
 _BUSY_TIMEOUT_S = 10.0  # another process holding the write lock longer than this is an error
 _POLL_S = 0.025  # how often waiting fetchers look for writes made by other processes
 _MAX_BATCH = 1000  # operations per group-commit transaction
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the -wal file is cut back to once it restarts
 _STOP = object()
 
 # One row of the records table, ready to insert: topic, key, value, headers json, dedup key,
@@ -272,6 +273,9 @@ class EmbeddedBackbone(Backbone):
             self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         db.execute(f"PRAGMA synchronous={self.synchronous}")
+        # A WAL file keeps the largest size it ever reached (a retention pass can write tens
+        # of MB in one transaction); past this limit it is cut back whenever it restarts.
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return db
 
     def _open_storage(self) -> sqlite3.Connection:

@@ -134,9 +134,14 @@ class Health(BaseModel):
     """The hub answers and its store is readable."""
 
     status: Literal["ok"]
-    messages: dict[str, int] = Field(description="Count of messages by status.")
+    messages: dict[str, int] = Field(
+        description="Messages in flight, by status: always the keys accepted, routed, "
+        "delivering and failed (0 if none). Finished (delivered, rejected) and dead-lettered "
+        "messages are not counted: see GET /v1/messages/{id} and GET /v1/dead-letters."
+    )
     index_failures: int = Field(
-        description="Records the indexer set aside: those messages' statuses may be stale."
+        description="Records the indexer set aside (kept in the store's index_failures "
+        "table until EXCHANGE_STORE_RETENTION_MS): those messages' statuses may be stale."
     )
 
 

@@ -279,7 +279,8 @@ REPLAY = {
 
 HEALTH = {
     "operationId": "health",
-    "description": "No key needed.",
+    "description": "No key needed. Counts only the messages in flight, through an index: its "
+    "cost follows the backlog, not the size of the store, so probes may call it often.",
     "security": [],
     "responses": {
         "200": _json(ref(answers.Health), "The hub answers and its store is readable."),

@@ -47,6 +47,7 @@ from exchange.ingress.soap_envelope import (
     username_token,
 )
 from exchange.pipeline.intake import Accepted, Submission
+from exchange.records.status import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +190,10 @@ class SoapFrontDoor:
         hub_id = service.read_status_request(request.operation)
         if not hub_id:
             raise MalformedEnvelope("GetStatus has no <id>; send the id from the Submit receipt")
-        found = await self._hub.store.queries.message(hub_id)
+        found = await self._hub.intake.message(hub_id)
         if found is None:
-            recent = self._hub.intake.recent(hub_id)
-            if recent is None:
-                raise NotFound(f"no message {hub_id!r}; use the id from the Submit receipt")
-            found = {**recent.as_dict(), "trace": [], "deliveries": []}
-        elif not identity.is_operator and found["sender"] != identity.sender:
+            raise NotFound(f"no message {hub_id!r}; use the id from the Submit receipt")
+        if not identity.is_operator and found["sender"] != identity.sender:
             raise Forbidden("this message was sent by another sender")
         return service.response(request.version.name, service.GET_STATUS, _status(found))
 
@@ -239,7 +237,7 @@ def _receipt(answer: Accepted) -> Any:
         id=answer.id,
         messageId=answer.message_id,
         correlationId=answer.correlation_id,
-        status="accepted",
+        status=MessageStatus.ACCEPTED,
         duplicate=answer.duplicate,
     )
 

@@ -9,23 +9,16 @@ where operators list and replay it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from exchange.backbone.base import Record
 from exchange.backbone.topics import DEAD_LETTERS
 from exchange.envelope import Envelope, utc_now
-from exchange.pipeline import events
+from exchange.pipeline.events import publishable
+from exchange.records import headers as h
+from exchange.records.events import DeadLettered
 from exchange.store import DeadLetter
-
-H_ID = "x-dead-letter-id"
-H_STAGE = "x-dead-letter-stage"
-H_ENDPOINT = "x-dead-letter-endpoint"
-H_REASON = "x-dead-letter-reason"
-H_TOPIC = "x-dead-letter-topic"
-H_AT = "x-dead-letter-at"
-
-# The router delivers a replayed message only to this endpoint (the one it failed for).
-ONLY_ENDPOINT = "x-exchange-only-endpoint"
 
 
 def dead_letter(
@@ -44,41 +37,45 @@ def dead_letter(
     dead_headers = dict(headers)
     dead_headers.update(
         {
-            H_ID: dead_id,
-            H_STAGE: stage,
-            H_REASON: reason[:2000],
-            H_TOPIC: replay_topic,
-            H_AT: utc_now().isoformat(),
+            h.DEAD_LETTER_ID: dead_id,
+            h.DEAD_LETTER_STAGE: stage,
+            h.DEAD_LETTER_REASON: reason[:2000],
+            h.DEAD_LETTER_TOPIC: replay_topic,
+            h.DEAD_LETTER_AT: utc_now().isoformat(),
         }
     )
     if endpoint:
-        dead_headers[H_ENDPOINT] = endpoint
+        dead_headers[h.DEAD_LETTER_ENDPOINT] = endpoint
     record = Record(
         topic=DEAD_LETTERS,
         value=payload,
         key=envelope.correlation_id,
         headers=dead_headers,
     )
-    fields: dict[str, object] = {"stage": stage, "reason": reason, "dead_letter": dead_id}
-    if endpoint:
-        fields["endpoint"] = endpoint
-    if attempt is not None:
-        fields["attempt"] = attempt
-    return [record, events.event(events.DEAD_LETTERED, envelope.id, **fields)]
+    event = DeadLettered(
+        id=envelope.id,
+        stage=stage,
+        reason=reason,
+        dead_letter=dead_id,
+        endpoint=endpoint or None,
+        attempt=attempt,
+    )
+    return [record, publishable(event)]
 
 
-def from_record(headers: dict[str, str], payload: bytes) -> DeadLetter:
-    """The store's row for a dead-letter record read back from the backbone."""
+def from_record(headers: Mapping[str, str], payload: bytes) -> DeadLetter:
+    """The store's row for a dead-letter record read back from the backbone (one an earlier
+    version wrote too: its header names are upgraded)."""
+    headers = h.upgraded(headers)
     envelope = Envelope.from_headers(headers)
-    own = {H_ID, H_STAGE, H_ENDPOINT, H_REASON, H_TOPIC, H_AT}
     return DeadLetter(
-        id=headers[H_ID],
+        id=headers[h.DEAD_LETTER_ID],
         message=envelope.id,
-        stage=headers[H_STAGE],
-        endpoint=headers.get(H_ENDPOINT),
-        reason=headers[H_REASON],
-        topic=headers[H_TOPIC],
-        headers={k: v for k, v in headers.items() if k not in own},
+        stage=headers[h.DEAD_LETTER_STAGE],
+        endpoint=headers.get(h.DEAD_LETTER_ENDPOINT),
+        reason=headers[h.DEAD_LETTER_REASON],
+        topic=headers[h.DEAD_LETTER_TOPIC],
+        headers={k: v for k, v in headers.items() if k not in h.DEAD_LETTER},
         payload=payload,
-        created_at=datetime.fromisoformat(headers[H_AT]),
+        created_at=datetime.fromisoformat(headers[h.DEAD_LETTER_AT]),
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +39,6 @@ from exchange.backbone.base import (
     Record,
     TopicPartition,
 )
-from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import delivery_topic, retry_topic
 from exchange.catalog import Catalog
 from exchange.egress import (
@@ -51,12 +51,13 @@ from exchange.egress import (
 )
 from exchange.envelope import Envelope
 from exchange.errors import ConfigError, DeliveryError
-from exchange.pipeline import events
 from exchange.pipeline.deadletter import dead_letter
+from exchange.pipeline.events import publishable
 from exchange.pipeline.offsets import OffsetTracker
-from exchange.pipeline.ordering import H_GENERATION, CorrelationOrder, Ticket
+from exchange.pipeline.ordering import CorrelationOrder, Ticket
 from exchange.pipeline.restart import run_until_stopped
-from exchange.pipeline.router import H_ADAPTERS, H_ENDPOINT, H_ROUTE
+from exchange.records import headers as h
+from exchange.records.events import Delivered, Failed
 from exchange.routing.model import BreakerPolicy, Endpoint
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,6 @@ log = logging.getLogger(__name__)
 GROUP = "delivery"  # each endpoint's consumers form the group "delivery.<endpoint>"
 FLUSH_SECONDS = 0.02
 FLUSH_ON_STOP_SECONDS = 5.0
-H_ATTEMPT = "x-exchange-attempt"  # on a rescheduled delivery: the number of the next try
-H_DUE = "x-exchange-retry-at"  # ... and when it is due (Unix time, seconds)
-H_STARTED = "x-exchange-first-try-at"  # ... and when the delivery reached this stage (same)
-# A dead letter goes without them, so its replay starts afresh: attempt 1, a new clock.
-SCHEDULE_HEADERS = frozenset({H_ATTEMPT, H_DUE, H_STARTED, H_GENERATION})
 # Records held per send slot: the others wait for their retry time, or for an open
 # breaker, without a slot.
 HELD_PER_SLOT = 4
@@ -122,7 +118,8 @@ class EndpointDelivery:
                     await asyncio.wait(tasks, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 batch = await consumer.fetch(max_records=held - len(tasks), timeout=0.2)
-                for record in batch:
+                for consumed in batch:
+                    record = _current(consumed)
                     tracker = self._trackers.setdefault(record.position, OffsetTracker())
                     tracker.started(record.offset)
                     ticket = self._order.enter(record.key, _generation(record, retries))
@@ -182,8 +179,8 @@ class EndpointDelivery:
     def _forwarded(self, record: ConsumedRecord, generation: int) -> Record:
         """The record, unsent, to the end of the retry topic, behind an earlier record of its
         correlation id; it keeps its attempt number, due time and max-age clock."""
-        headers = {**record.headers, H_GENERATION: str(generation)}
-        headers.setdefault(H_STARTED, f"{_started_at(record):.3f}")
+        headers = {**record.headers, h.ORDER_GENERATION: str(generation)}
+        headers.setdefault(h.FIRST_TRY_AT, f"{_started_at(record):.3f}")
         return Record(
             topic=retry_topic(self.endpoint), value=record.value, key=record.key, headers=headers
         )
@@ -191,14 +188,11 @@ class EndpointDelivery:
     async def _attempt(self, record: ConsumedRecord, ticket: Ticket) -> list[Record]:
         """One try (the one the record is due for): what to publish about it."""
         headers = _without_schedule(record.headers)
-        attempt = int(record.headers.get(H_ATTEMPT, "1"))
+        attempt = int(record.headers.get(h.NEXT_ATTEMPT, "1"))
         started = _started_at(record)
         envelope = Envelope.from_headers(headers)
-        trace = {
-            "endpoint": self.endpoint,
-            "route": headers.get(H_ROUTE, ""),
-            "adapters": [a for a in headers.get(H_ADAPTERS, "").split(",") if a],
-        }
+        route = headers.get(h.ROUTE, "")
+        adapters = tuple(a for a in headers.get(h.ADAPTERS, "").split(",") if a)
 
         def give_up(reason: str, tried: int | None = None) -> list[Record]:
             return dead_letter(
@@ -212,15 +206,15 @@ class EndpointDelivery:
                 attempt=tried,
             )
 
-        if CLAIM_ERROR in headers:
-            return give_up(headers[CLAIM_ERROR])
-        endpoint = self._catalog().routing.endpoints.get(headers.get(H_ENDPOINT, self.endpoint))
+        if h.CLAIM_ERROR in headers:
+            return give_up(headers[h.CLAIM_ERROR])
+        endpoint = self._catalog().routing.endpoints.get(headers.get(h.ENDPOINT, self.endpoint))
         if endpoint is None:
             return give_up(
                 f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ and replay"
             )
         deadline = started + endpoint.retry.max_age
-        due = float(record.headers.get(H_DUE, "0"))
+        due = float(record.headers.get(h.RETRY_AT, "0"))
         await asyncio.sleep(max(due - time.time(), 0))
         outbound = Outbound(envelope, endpoint, record.value, attempt)
         while True:
@@ -233,16 +227,16 @@ class EndpointDelivery:
             # Another delivery holds the half-open trial, or the breaker opened meanwhile.
         if isinstance(outcome, Receipt):
             self._succeeded()
-            return [
-                events.event(
-                    events.DELIVERED,
-                    envelope.id,
-                    attempt=attempt,
-                    status=outcome.status,
-                    elapsed_ms=round(outcome.elapsed * 1000, 2),
-                    **trace,
-                )
-            ]
+            delivered = Delivered(
+                id=envelope.id,
+                attempt=attempt,
+                status=outcome.status,
+                elapsed_ms=round(outcome.elapsed * 1000, 2),
+                endpoint=self.endpoint,
+                route=route,
+                adapters=adapters,
+            )
+            return [publishable(delivered)]
         retriable = isinstance(outcome, DeliveryError) and outcome.retriable
         status = outcome.status if isinstance(outcome, DeliveryError) else None
         detail = getattr(outcome, "detail", str(outcome))
@@ -262,14 +256,17 @@ class EndpointDelivery:
                 f"after {_tries(attempt)}, not retried past retry.max_age of "
                 f"{_duration(endpoint.retry.max_age)}: {detail}; replay once the receiver is back"
             )
-        failed = events.event(
-            events.FAILED,
-            envelope.id,
-            attempt=attempt,
-            error=detail,
-            status=status,
-            retrying=why is None,
-            **trace,
+        failed = publishable(
+            Failed(
+                id=envelope.id,
+                attempt=attempt,
+                error=detail,
+                status=status,
+                retrying=why is None,
+                endpoint=self.endpoint,
+                route=route,
+                adapters=adapters,
+            )
         )
         if why is not None:
             return [failed, *give_up(why, attempt)]
@@ -279,10 +276,10 @@ class EndpointDelivery:
             key=record.key,
             headers={
                 **headers,
-                H_ATTEMPT: str(attempt + 1),
-                H_DUE: f"{next_try:.3f}",
-                H_STARTED: f"{started:.3f}",
-                H_GENERATION: str(self._order.rescheduled(ticket)),
+                h.NEXT_ATTEMPT: str(attempt + 1),
+                h.RETRY_AT: f"{next_try:.3f}",
+                h.FIRST_TRY_AT: f"{started:.3f}",
+                h.ORDER_GENERATION: str(self._order.rescheduled(ticket)),
             },
         )
         return [failed, retry]
@@ -372,19 +369,28 @@ def _generation(record: ConsumedRecord, retries: str) -> int | None:
     if record.topic != retries:
         return None
     try:
-        return int(record.headers.get(H_GENERATION, "0"))
+        return int(record.headers.get(h.ORDER_GENERATION, "0"))
     except ValueError:
         return 0
 
 
+def _current(record: ConsumedRecord) -> ConsumedRecord:
+    """The record with the header names of this version: a retry written by an earlier one
+    carries its next attempt under an older name (``headers.LEGACY``)."""
+    headers = h.upgraded(record.headers)
+    return record if headers is record.headers else dataclasses.replace(record, headers=headers)
+
+
 def _without_schedule(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if name not in SCHEDULE_HEADERS}
+    """The headers but the retry schedule: a dead letter goes without it, so that its replay
+    starts afresh (attempt 1, a new max-age clock)."""
+    return {name: value for name, value in headers.items() if name not in h.SCHEDULE}
 
 
 def _started_at(record: ConsumedRecord) -> float:
     """When the delivery reached this stage: its deliver record's time, which every retry
     carries on (a retry without it, written before it was carried, counts from itself)."""
-    carried = record.headers.get(H_STARTED)
+    carried = record.headers.get(h.FIRST_TRY_AT)
     if carried is not None:
         with contextlib.suppress(ValueError):
             return float(carried)

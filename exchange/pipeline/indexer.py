@@ -14,14 +14,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import exc as sa
 
 from exchange.backbone.base import Backbone, ConsumedRecord, OwnershipLost, TopicPartition
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS
-from exchange.pipeline import events
+from exchange.envelope import HEADERS
 from exchange.pipeline.deadletter import from_record
+from exchange.records.events import Event, decode
 from exchange.store import DeadLetter, IndexFailure, Store
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class _Entry:
     """One consumed record, decoded."""
 
     record: ConsumedRecord
-    event: dict[str, Any] | None = None
+    event: Event | None = None
     dead_letter: DeadLetter | None = None
 
 
@@ -165,16 +165,13 @@ def _report(failures: Sequence[IndexFailure]) -> None:
 
 def _decode(record: ConsumedRecord) -> _Entry:
     if record.topic == EVENTS:
-        event = events.decode(record.value)
-        if not isinstance(event, dict):
-            raise ValueError(f"an event is a JSON object, not {type(event).__name__}")
-        return _Entry(record, event=event)
-    return _Entry(record, dead_letter=from_record(dict(record.headers), record.value))
+        return _Entry(record, event=decode(record.value))
+    return _Entry(record, dead_letter=from_record(record.headers, record.value))
 
 
 def _failure(record: ConsumedRecord, error: str) -> IndexFailure:
     # Dead letters carry the message's id in their headers; events are keyed by it.
-    message = record.headers.get("x-exchange-id") or record.key
+    message = record.headers.get(HEADERS["id"]) or record.key
     return IndexFailure(
         topic=record.topic,
         partition=record.partition,

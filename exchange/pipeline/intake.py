@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from exchange import xml
 from exchange.backbone.base import Backbone, Record
@@ -29,8 +31,10 @@ from exchange.errors import (
     Unauthenticated,
     UnknownMessageType,
 )
-from exchange.pipeline import events
 from exchange.pipeline.coalesce import Coalescer
+from exchange.pipeline.events import publishable
+from exchange.records import events as ev
+from exchange.records.status import MessageStatus
 from exchange.settings import Settings
 from exchange.store import KeyStore, Queries
 
@@ -59,16 +63,51 @@ class Accepted:
     duplicate: bool = False
 
     def as_dict(self) -> dict[str, str]:
+        """The receipt: what the 202 answers."""
         return {
             "id": self.id,
-            "status": "accepted",
+            "status": MessageStatus.ACCEPTED,
             "message_id": self.message_id,
             "correlation_id": self.correlation_id,
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """A message accepted here, kept until the store has surely indexed it."""
+
+    answer: Accepted
+    envelope: Envelope
+    size: int
+    at: float  # time.monotonic() of the 202
+
+    def as_message(self) -> dict[str, Any]:
+        """The shape of ``Queries.message``, with the trace still to come."""
+        envelope = self.envelope
+        return {
+            "id": envelope.id,
+            "status": MessageStatus.ACCEPTED,
+            "sender": envelope.sender,
+            "message_id": envelope.message_id,
+            "correlation_id": envelope.correlation_id,
+            "message_type": envelope.message_type,
+            "schema_version": envelope.schema_version,
+            "size_bytes": self.size,
+            "received_at": envelope.created_at,
+            "updated_at": envelope.created_at,
+            "last_error": None,
+            "trace": [],
+            "deliveries": [],
+        }
+
+
 class Intake:
-    RECENT = 100_000  # accepted ids remembered in memory (the store is the long memory)
+    # Accepted messages remembered here, for the moments before the store has indexed them
+    # (the store is the long memory): at most this many, and none longer than this (or than
+    # half the store's retention), so a message the store's retention has deleted is not
+    # answered from here afterwards.
+    RECENT = 100_000
+    RECENT_SECONDS = 300.0
 
     def __init__(
         self,
@@ -84,7 +123,13 @@ class Intake:
         self._keys = keys
         self._queries = queries
         self._catalog = catalog
-        self._recent: OrderedDict[str, Accepted] = OrderedDict()
+        self._recent: OrderedDict[str, _Remembered] = OrderedDict()
+        retention_ms = settings.store_retention_ms
+        self.recent_seconds = (
+            self.RECENT_SECONDS
+            if retention_ms == -1
+            else min(self.RECENT_SECONDS, retention_ms / 2000)
+        )
         self._inflight: dict[str, asyncio.Future[Accepted]] = {}
         self._summaries = Coalescer(queries.message_summaries)
 
@@ -134,11 +179,11 @@ class Intake:
         return sender
 
     async def _first_answer(self, hub_id: str) -> Accepted | None:
-        recent = self._recent.get(hub_id)
+        recent = self._recently_accepted(hub_id)
         if recent is not None:
-            return _as_duplicate(recent)
+            return _as_duplicate(recent.answer)
         message = await self._summaries.get(hub_id)
-        if message is None or message["status"] == "rejected":
+        if message is None or message["status"] == MessageStatus.REJECTED:
             return None  # rejected messages do not use up their id: fix and resend
         return Accepted(
             id=hub_id,
@@ -202,26 +247,47 @@ class Intake:
             dedup_key=envelope.id,
         )
         await self._backbone.publish(
-            [inbound, events.accepted(envelope, len(submission.body), submission.via)]
+            [
+                inbound,
+                publishable(
+                    ev.Accepted.of(envelope, size=len(submission.body), via=submission.via)
+                ),
+            ]
         )
         answer = Accepted(envelope.id, envelope.message_id, envelope.correlation_id)
-        self._remember(answer)
+        self._remember(_Remembered(answer, envelope, len(submission.body), time.monotonic()))
         return answer
 
     async def _record_rejection(self, envelope: Envelope, size: int, exc: RejectedMessage) -> None:
         try:
-            await self._backbone.publish([events.rejected(envelope, size, exc.status, exc.detail)])
+            rejected = ev.Rejected.of(envelope, size=size, status=exc.status, reason=exc.detail)
+            await self._backbone.publish([publishable(rejected)])
         except Exception:  # the sender's answer matters more than the trace entry
             log.exception("could not record the rejection of %s", envelope.id)
 
-    def _remember(self, answer: Accepted) -> None:
-        self._recent[answer.id] = answer
-        if len(self._recent) > self.RECENT:
+    def _remember(self, accepted: _Remembered) -> None:
+        self._recent[accepted.envelope.id] = accepted
+        too_old = accepted.at - self.recent_seconds
+        while self._recent and (
+            len(self._recent) > self.RECENT or next(iter(self._recent.values())).at < too_old
+        ):
             self._recent.popitem(last=False)
 
-    def recent(self, hub_id: str) -> Accepted | None:
-        """An id accepted here that the store may not have indexed yet."""
-        return self._recent.get(hub_id)
+    def _recently_accepted(self, hub_id: str) -> _Remembered | None:
+        recent = self._recent.get(hub_id)
+        if recent is None or recent.at < time.monotonic() - self.recent_seconds:
+            return None
+        return recent
+
+    async def message(self, hub_id: str) -> dict[str, Any] | None:
+        """What a front door answers about one message: the store's view (status, trace,
+        deliveries); for one accepted here that the store has not indexed yet, the same
+        fields with status ``accepted`` and an empty trace; None if neither knows it."""
+        found = await self._queries.message(hub_id)
+        if found is not None:
+            return found
+        recent = self._recently_accepted(hub_id)
+        return None if recent is None else recent.as_message()
 
 
 def _check_id(name: str, value: str | None) -> None:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-H_GENERATION = "x-exchange-order-generation"  # on the retry topic: the id's move count
-
 
 @dataclass
 class _Id:

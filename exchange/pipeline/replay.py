@@ -7,7 +7,9 @@ import uuid
 from exchange.backbone.base import Backbone, Record
 from exchange.envelope import Envelope
 from exchange.errors import ExchangeError
-from exchange.pipeline import events
+from exchange.pipeline.events import publishable
+from exchange.records.events import Replayed
+from exchange.records.status import EventKind
 from exchange.store import Queries
 
 
@@ -29,9 +31,14 @@ async def replay(dead_letter_id: str, *, queries: Queries, backbone: Backbone) -
         headers=dead.headers,
         dedup_key=f"{envelope.id}:replay:{uuid.uuid4()}",
     )
-    fields: dict[str, object] = {"dead_letter": dead.id, "topic": dead.topic}
-    if dead.endpoint:
-        fields["endpoint"] = dead.endpoint
-    await backbone.publish([record, events.event(events.REPLAYED, envelope.id, **fields)])
+    replayed = Replayed(
+        id=envelope.id, dead_letter=dead.id, topic=dead.topic, endpoint=dead.endpoint or None
+    )
+    await backbone.publish([record, publishable(replayed)])
     await queries.mark_replayed(dead.id)
-    return {"id": dead.id, "message": envelope.id, "status": "replayed", "topic": dead.topic}
+    return {
+        "id": dead.id,
+        "message": envelope.id,
+        "status": EventKind.REPLAYED,
+        "topic": dead.topic,
+    }

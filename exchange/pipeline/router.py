@@ -20,20 +20,18 @@ from lxml import etree
 from exchange import xml
 from exchange.adapters import translate_chain
 from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
-from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import INBOUND, delivery_topic
 from exchange.catalog import Catalog
 from exchange.envelope import Envelope
 from exchange.errors import ExchangeError, TranslationError
-from exchange.pipeline import events
-from exchange.pipeline.deadletter import ONLY_ENDPOINT, dead_letter
+from exchange.pipeline.deadletter import dead_letter
+from exchange.pipeline.events import publishable
+from exchange.records import headers as h
+from exchange.records.events import Destination, Routed
 
 log = logging.getLogger(__name__)
 
 GROUP = "router"
-H_ROUTE = "x-exchange-route"
-H_ADAPTERS = "x-exchange-adapters"
-H_ENDPOINT = "x-exchange-endpoint"
 
 
 class Router:
@@ -78,11 +76,11 @@ class Router:
         """Records to publish for one inbound message (deliveries, dead letters, events)."""
         headers = dict(record.headers)
         envelope = Envelope.from_headers(headers)
-        if CLAIM_ERROR in headers:
+        if h.CLAIM_ERROR in headers:
             return dead_letter(
                 envelope=envelope,
                 stage="route",
-                reason=headers[CLAIM_ERROR],
+                reason=headers[h.CLAIM_ERROR],
                 payload=record.value,
                 replay_topic=INBOUND,
                 headers=headers,
@@ -104,11 +102,11 @@ class Router:
                 replay_topic=INBOUND,
                 headers=headers,
             )
-        only = headers.pop(ONLY_ENDPOINT, None)
+        only = headers.pop(h.ONLY_ENDPOINT, None)
         if only is not None:
             destinations = [d for d in destinations if d.endpoint.name == only]
         outputs: list[Record] = []
-        routed: list[dict[str, object]] = []
+        routed: list[Destination] = []
         # One translation per chain prefix: a fan-out through the canonical model
         # translates to it once, not once per destination.
         prefixes: dict[tuple[str, ...], etree._ElementTree] = {}
@@ -148,16 +146,16 @@ class Router:
                         reason=f"translation for {endpoint.name} failed: {reason}",
                         payload=record.value,
                         replay_topic=INBOUND,
-                        headers={**headers, ONLY_ENDPOINT: endpoint.name},
+                        headers={**headers, h.ONLY_ENDPOINT: endpoint.name},
                         endpoint=endpoint.name,
                     )
                 )
                 continue
             out_headers = {
                 **headers,
-                H_ROUTE: dest.route,
-                H_ADAPTERS: ",".join(names),
-                H_ENDPOINT: endpoint.name,
+                h.ROUTE: dest.route,
+                h.ADAPTERS: ",".join(names),
+                h.ENDPOINT: endpoint.name,
             }
             outputs.append(
                 Record(
@@ -167,7 +165,9 @@ class Router:
                     headers=out_headers,
                 )
             )
-            routed.append({"endpoint": endpoint.name, "route": dest.route, "adapters": names})
+            routed.append(
+                Destination(endpoint=endpoint.name, route=dest.route, adapters=tuple(names))
+            )
         if routed:
-            outputs.append(events.event(events.ROUTED, envelope.id, destinations=routed))
+            outputs.append(publishable(Routed(id=envelope.id, destinations=tuple(routed))))
         return outputs

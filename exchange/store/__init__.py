@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from exchange.store.db import create_engine, create_tables, sessions
+from exchange.store.health import IN_FLIGHT, Health, Reading
 from exchange.store.index import DeadLetter, Indexer, IndexFailure, message_status
 from exchange.store.keys import Identity, KeyInfo, KeyStore, hash_key
 from exchange.store.queries import BadCursor, Queries, dead_letter_cursor
+from exchange.store.retention import StoreRetention, Swept
 
 
 class Store:
@@ -18,6 +20,7 @@ class Store:
         self.keys = KeyStore(self._sessions)
         self.index = Indexer(self.engine)
         self.queries = Queries(self._sessions)
+        self.health = Health(self._sessions)
 
     async def start(self) -> None:
         await create_tables(self.engine)
@@ -29,15 +32,20 @@ class Store:
 
 
 __all__ = [
+    "IN_FLIGHT",
     "BadCursor",
     "DeadLetter",
+    "Health",
     "Identity",
     "IndexFailure",
     "Indexer",
     "KeyInfo",
     "KeyStore",
     "Queries",
+    "Reading",
     "Store",
+    "StoreRetention",
+    "Swept",
     "dead_letter_cursor",
     "hash_key",
     "message_status",

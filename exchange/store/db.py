@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, event
+from sqlalchemy import URL, Connection, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.schema import CreateIndex
 
 from exchange.errors import ConfigError
 from exchange.owner_only import private_file
 from exchange.store.models import Base
+
+log = logging.getLogger(__name__)
+
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a SQLite store's -wal file is cut back to
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -22,6 +28,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Retention deletes in large transactions; without a limit the -wal file would keep
+    # the size of the largest one for good.
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -59,10 +68,36 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def _create_schema(connection: Connection) -> None:
+    """Create missing tables, and missing indexes on the tables an earlier version made.
+
+    ``create_all`` creates a table's indexes only with the table, so an index added to a
+    model later would never reach a store that already exists.
+    """
+    existing = set(inspect(connection).get_table_names())
+    Base.metadata.create_all(connection)
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing:
+            continue  # just created, indexes and all
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name in present:
+                continue
+            log.info(
+                "adding index %s to the store's %s table (once; on a large store this "
+                "takes a while)",
+                index.name,
+                table.name,
+            )
+            # IF NOT EXISTS: a second process starting at the same moment may add it first.
+            connection.execute(CreateIndex(index, if_not_exists=True))
+
+
 async def create_tables(engine: AsyncEngine) -> None:
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_create_schema)
     except (SQLAlchemyError, OSError) as exc:
         raise ConfigError(
             f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "

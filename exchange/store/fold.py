@@ -9,25 +9,27 @@ its own (deliveries of a message that earlier batches wrote) is left to the stor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exchange.pipeline import events as ev
+from exchange.records.events import (
+    Accepted,
+    DeadLettered,
+    Delivered,
+    Event,
+    Failed,
+    Rejected,
+    Replayed,
+    Routed,
+    fields_of,
+    to_json,
+)
+from exchange.records.status import DeliveryStatus, MessageStatus
 
-# Fields copied from an event into the step's detail (the rest are columns).
-_STEP_COLUMNS = frozenset({"event", "id", "at", "endpoint"})
 
-_DELIVERY_STATUS = {
-    ev.DELIVERED: "delivered",
-    ev.DEAD_LETTERED: "dead_lettered",
-    ev.REPLAYED: "pending",
-}
-
-
-def message_status(delivery_statuses: Iterable[str]) -> str | None:
+def message_status(delivery_statuses: Iterable[str]) -> MessageStatus | None:
     """A message's status from its deliveries' (None: no deliveries yet).
 
     The store computes the same rule in SQL for messages whose deliveries the batch does
@@ -36,15 +38,15 @@ def message_status(delivery_statuses: Iterable[str]) -> str | None:
     statuses = set(delivery_statuses)
     if not statuses:
         return None
-    if "dead_lettered" in statuses:
-        return "dead_lettered"
-    if "retrying" in statuses:
-        return "failed"
-    if statuses == {"delivered"}:
-        return "delivered"
-    if "delivered" in statuses:
-        return "delivering"
-    return "routed"
+    if DeliveryStatus.DEAD_LETTERED in statuses:
+        return MessageStatus.DEAD_LETTERED
+    if DeliveryStatus.RETRYING in statuses:
+        return MessageStatus.FAILED
+    if statuses == {DeliveryStatus.DELIVERED}:
+        return MessageStatus.DELIVERED
+    if DeliveryStatus.DELIVERED in statuses:
+        return MessageStatus.DELIVERING
+    return MessageStatus.ROUTED
 
 
 @dataclass(slots=True)
@@ -98,7 +100,9 @@ class Batch:
 
 def _from_deliveries(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Status, time and error of a message from all its deliveries (ordered by endpoint)."""
-    errors = [r["last_error"] for r in rows if r["last_error"] and r["status"] != "delivered"]
+    errors = [
+        r["last_error"] for r in rows if r["last_error"] and r["status"] != DeliveryStatus.DELIVERED
+    ]
     return {
         "status": message_status(r["status"] for r in rows),
         "updated_at": max(r["updated_at"] for r in rows),
@@ -106,75 +110,105 @@ def _from_deliveries(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def fold(events: Sequence[dict[str, Any]]) -> Batch:
+def fold(events: Sequence[Event]) -> Batch:
     batch = Batch()
     for event in events:
-        at = datetime.fromisoformat(event["at"])
-        message, kind, endpoint = event["id"], event["event"], event.get("endpoint")
-        detail = {k: v for k, v in event.items() if k not in _STEP_COLUMNS}
+        message, at = event.id, event.at
+        detail = fields_of(event)  # what the step shows besides its columns
+        endpoint = detail.pop("endpoint", None)
         batch.steps.append(
             {
                 "message": message,
                 "at": at,
-                "step": kind,
+                "step": event.kind,
                 "endpoint": endpoint,
-                "detail": json.dumps(detail, ensure_ascii=False),
+                "detail": to_json(detail),
             }
         )
-        if kind in (ev.ACCEPTED, ev.REJECTED):
+        if isinstance(event, Accepted | Rejected):
+            accepted = isinstance(event, Accepted)
             row = {
                 "id": message,
-                "sender": event["sender"],
-                "message_id": event["message_id"],
-                "correlation_id": event["correlation_id"],
-                "message_type": event["message_type"],
-                "schema_version": event.get("schema_version"),
-                "status": kind,
-                "size_bytes": event.get("size", 0),
+                "sender": event.sender,
+                "message_id": event.message_id,
+                "correlation_id": event.correlation_id,
+                "message_type": event.message_type,
+                "schema_version": event.schema_version,
+                "status": MessageStatus.ACCEPTED if accepted else MessageStatus.REJECTED,
+                "size_bytes": event.size,
                 "received_at": at,
                 "updated_at": at,
-                "last_error": event.get("reason"),
+                "last_error": event.reason if isinstance(event, Rejected) else None,
             }
-            (batch.accepted if kind == ev.ACCEPTED else batch.rejected)[message] = row
-        elif kind == ev.ROUTED:
-            for dest in event["destinations"]:
-                key = (message, dest["endpoint"])
-                batch.deliveries[key] = _delivery(message, dest, "pending", at, attempts=0)
+            (batch.accepted if accepted else batch.rejected)[message] = row
+        elif isinstance(event, Routed):
+            for dest in event.destinations:
+                key = (message, dest.endpoint)
+                batch.deliveries[key] = _delivery(
+                    message,
+                    dest.endpoint,
+                    DeliveryStatus.PENDING,
+                    at,
+                    route=dest.route,
+                    adapters=",".join(dest.adapters),
+                )
                 batch.status_only.discard(key)
-            batch.updates[message] = {"status": "routed", "updated_at": at}
-        elif kind in (ev.DELIVERED, ev.FAILED, ev.DEAD_LETTERED, ev.REPLAYED) and endpoint:
-            _fold_delivery(batch, event, message, kind, at)
-        elif kind in (ev.DEAD_LETTERED, ev.REPLAYED):
+            batch.updates[message] = {"status": MessageStatus.ROUTED, "updated_at": at}
+        elif isinstance(event, Delivered | Failed | DeadLettered | Replayed) and event.endpoint:
+            _fold_delivery(batch, event, event.endpoint)
+        elif isinstance(event, DeadLettered):  # the router gave up on the whole message
             batch.updates[message] = {
-                "status": "dead_lettered" if kind == ev.DEAD_LETTERED else "accepted",
+                "status": MessageStatus.DEAD_LETTERED,
                 "updated_at": at,
-                "last_error": event.get("reason"),
+                "last_error": event.reason,
+            }
+        elif isinstance(event, Replayed):  # ... and an operator sent it back to the router
+            batch.updates[message] = {
+                "status": MessageStatus.ACCEPTED,
+                "updated_at": at,
+                "last_error": None,
             }
     return batch
 
 
 def _fold_delivery(
-    batch: Batch, event: dict[str, Any], message: str, kind: str, at: datetime
+    batch: Batch, event: Delivered | Failed | DeadLettered | Replayed, endpoint: str
 ) -> None:
-    if kind == ev.FAILED:
-        status = "retrying" if event.get("retrying") else "failed"
-    else:
-        status = _DELIVERY_STATUS[kind]
-    key = (message, event["endpoint"])
-    row = _delivery(
-        message,
-        event,
-        status,
-        at,
-        attempts=event.get("attempt", 0),
-        error=event.get("error") or event.get("reason"),
-        http_status=event.get("status"),
-    )
+    key = (event.id, endpoint)
     earlier = batch.deliveries.get(key)
-    if earlier is not None and "route" not in event:
+    if isinstance(event, Delivered | Failed):
+        if isinstance(event, Delivered):
+            status, error = DeliveryStatus.DELIVERED, None
+        else:
+            status = DeliveryStatus.RETRYING if event.retrying else DeliveryStatus.FAILED
+            error = event.error or None
+        row = _delivery(
+            event.id,
+            endpoint,
+            status,
+            event.at,
+            route=event.route,
+            adapters=",".join(event.adapters),
+            attempts=event.attempt,
+            error=error,
+            http_status=event.status,
+        )
+    elif isinstance(event, Replayed):
+        row = _delivery(event.id, endpoint, DeliveryStatus.PENDING, event.at)
+    else:
+        row = _delivery(
+            event.id,
+            endpoint,
+            DeliveryStatus.DEAD_LETTERED,
+            event.at,
+            attempts=event.attempt or 0,
+            error=event.reason or None,
+        )
+    if earlier is not None and not isinstance(event, Delivered | Failed):
+        # A dead letter or a replay does not say the route: the router's row does.
         row["route"], row["adapters"] = earlier["route"], earlier["adapters"]
-    if kind == ev.DEAD_LETTERED:
-        if earlier is not None:
+    if isinstance(event, DeadLettered):
+        if earlier is not None:  # a dead letter says nothing of the tries: keep the row's
             row["attempts"] = earlier["attempts"]
             row["http_status"] = earlier["http_status"]
         else:
@@ -186,20 +220,21 @@ def _fold_delivery(
 
 def _delivery(
     message: str,
-    source: dict[str, Any],
-    status: str,
+    endpoint: str,
+    status: DeliveryStatus,
     at: datetime,
     *,
-    attempts: int,
+    route: str = "",
+    adapters: str = "",
+    attempts: int = 0,
     error: str | None = None,
     http_status: int | None = None,
 ) -> dict[str, Any]:
-    adapters = source.get("adapters") or []
     return {
         "message": message,
-        "endpoint": source["endpoint"],
-        "route": source.get("route", ""),
-        "adapters": ",".join(adapters) if isinstance(adapters, list) else str(adapters),
+        "endpoint": endpoint,
+        "route": route,
+        "adapters": adapters,
         "status": status,
         "attempts": attempts,
         "last_error": error,

@@ -20,6 +20,8 @@ from sqlalchemy import ColumnElement, Table, bindparam, case, func, insert, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from exchange.records.events import Event
+from exchange.records.status import DeliveryStatus, MessageStatus
 from exchange.store.fold import Batch, fold, message_status
 from exchange.store.models import (
     DeadLetterRow,
@@ -77,23 +79,29 @@ def _status_from_deliveries() -> dict[str, ColumnElement[Any]]:
     d = _DELIVERIES
     mine = d.c.message == _MESSAGES.c.id
 
-    def count(status: str) -> ColumnElement[Any]:
+    def count(status: DeliveryStatus) -> ColumnElement[Any]:
         return func.sum(case((d.c.status == status, 1), else_=0))
 
     # One aggregate over the message's deliveries, found by their primary key: a condition
     # on the status per subquery would send SQLite to the status index (every delivered row).
+    # The results as plain strings: a parameter of a str subclass is left untyped in SQL.
     status = case(
-        (count("dead_lettered") > 0, "dead_lettered"),
-        (count("retrying") > 0, "failed"),
-        (count("delivered") == func.count(), "delivered"),
-        (count("delivered") > 0, "delivering"),
-        else_="routed",
+        (count(DeliveryStatus.DEAD_LETTERED) > 0, MessageStatus.DEAD_LETTERED.value),
+        (count(DeliveryStatus.RETRYING) > 0, MessageStatus.FAILED.value),
+        (count(DeliveryStatus.DELIVERED) == func.count(), MessageStatus.DELIVERED.value),
+        (count(DeliveryStatus.DELIVERED) > 0, MessageStatus.DELIVERING.value),
+        else_=MessageStatus.ROUTED.value,
     )
     return {
         "status": select(status).where(mine).scalar_subquery(),
         "updated_at": select(func.max(d.c.updated_at)).where(mine).scalar_subquery(),
         "last_error": select(d.c.last_error)
-        .where(mine, d.c.status != "delivered", d.c.last_error.is_not(None), d.c.last_error != "")
+        .where(
+            mine,
+            d.c.status != DeliveryStatus.DELIVERED,
+            d.c.last_error.is_not(None),
+            d.c.last_error != "",
+        )
         .order_by(d.c.endpoint.desc())
         .limit(1)
         .scalar_subquery(),
@@ -139,9 +147,7 @@ class Indexer:
                 await self.close()
             raise
 
-    async def apply(
-        self, events: Sequence[dict[str, Any]], dead_letters: Sequence[DeadLetter]
-    ) -> None:
+    async def apply(self, events: Sequence[Event], dead_letters: Sequence[DeadLetter]) -> None:
         batch = fold(events)
 
         async def write(connection: AsyncConnection) -> None:
@@ -227,7 +233,7 @@ class Indexer:
             return stmt.on_conflict_do_update(
                 index_elements=["id"],
                 set_={c: getattr(stmt.excluded, c) for c in overwrite},
-                where=_MESSAGES.c.status == "rejected",
+                where=_MESSAGES.c.status == MessageStatus.REJECTED,
             )
         if name in ("deliveries", "delivery_statuses"):
             stmt = self._module.insert(_DELIVERIES)

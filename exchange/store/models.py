@@ -91,7 +91,12 @@ class MessageRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    __table_args__ = (UniqueConstraint("sender", "message_id", name="uq_sender_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("sender", "message_id", name="uq_sender_message_id"),
+        # Store retention finds the final messages whose last change is old by walking this
+        # index (exchange/store/retention.py): without it each pass read every delivered row.
+        Index("ix_messages_status_updated_at", "status", "updated_at"),
+    )
 
 
 class StepRow(Base):

@@ -122,3 +122,20 @@ def test_the_settings_reach_the_embedded_backbone(
     assert chosen.retention == Retention(ms=-1, bytes=1048576)
     with pytest.raises(ConfigError, match="retention_ms"):
         Retention(ms=-2)
+
+
+async def test_the_wal_file_is_cut_back_after_a_large_transaction(
+    tmp_path: Path, backbones: list[EmbeddedBackbone], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange.backbone import embedded
+
+    limit = 1024 * 1024
+    monkeypatch.setattr(embedded, "WAL_SIZE_LIMIT", limit, raising=False)
+    path = tmp_path / "log.db"
+    backbone = await open_log(path, backbones)
+    await backbone.publish([Record("big", b"x" * limit)] * 8)  # one transaction of 8 MB
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 8 * limit
+    for _ in range(3):  # the WAL restarts from its start once it has been checkpointed
+        await backbone.publish([Record("small", b"y")])
+    assert wal.stat().st_size <= limit

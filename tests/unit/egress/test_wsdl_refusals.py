@@ -26,8 +26,8 @@ from exchange.egress import EgressRegistry, EndpointMisconfigured, SoapEgress, W
 from exchange.egress.base import Outbound
 from exchange.egress.wsdl import WsdlRefused
 from exchange.envelope import Envelope
-from exchange.pipeline.deadletter import H_REASON
 from exchange.pipeline.delivery import EndpointDelivery
+from exchange.records.headers import DEAD_LETTER_REASON
 from exchange.routing.model import Endpoint, SoapEndpoint
 from tests.harness import REPO, make_home
 from tests.soap_fakes import TAX_NS, wsdl_text
@@ -330,7 +330,7 @@ async def test_a_broken_wsdl_dead_letters_the_delivery_and_the_worker_goes_on(
         await asyncio.wait_for(task, 15)
         await egress.close()
     for letter in (first, second):
-        reason = letter.headers[H_REASON]
+        reason = letter.headers[DEAD_LETTER_REASON]
         assert reason.startswith(f"not retriable: WSDL {wsdl} cannot be used: "), reason
         assert "'tax:requestheader'" in reason and "fix the WSDL" in reason
 

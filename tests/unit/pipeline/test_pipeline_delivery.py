@@ -8,31 +8,24 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import pytest
 from aiohttp import web
 
 from exchange.backbone import EmbeddedBackbone, Record
 from exchange.backbone.base import ConsumedRecord, Consumer
-from exchange.backbone.claims import CLAIM_ERROR
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, delivery_topic, retry_topic
 from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.egress.base import Egress, EndpointUnavailable, Outbound, Receipt
 from exchange.envelope import Envelope
 from exchange.errors import BackboneError
-from exchange.pipeline import events
-from exchange.pipeline.deadletter import H_ID, H_REASON, from_record
-from exchange.pipeline.delivery import (
-    GROUP,
-    H_ATTEMPT,
-    H_DUE,
-    H_STARTED,
-    Delivery,
-    EndpointDelivery,
-)
+from exchange.pipeline.deadletter import from_record
+from exchange.pipeline.delivery import GROUP, Delivery, EndpointDelivery
 from exchange.pipeline.replay import replay
+from exchange.records import headers as h
+from exchange.records.events import DeadLettered, Event, Failed, decode
 from exchange.store import Store
 from tests.harness import free_port, make_home
 
@@ -121,8 +114,10 @@ async def test_a_retriable_failure_is_rescheduled_on_the_retry_topic(
     (retry,) = await retries.fetch(timeout=5)
     stop.set()
     await asyncio.wait_for(task, 15)
-    assert retry.headers[H_ATTEMPT] == "2"
-    assert float(retry.headers[H_DUE]) == pytest.approx(time.time() + 30, abs=5)
+    assert retry.headers[h.NEXT_ATTEMPT] == "2"
+    # Not the name of the HTTP header that tells a receiver which try it is getting.
+    assert "x-exchange-attempt" not in retry.headers
+    assert float(retry.headers[h.RETRY_AT]) == pytest.approx(time.time() + 30, abs=5)
     assert retry.value == b"<doc/>"
     # The first try is committed with it: a restart does not send it again as attempt 1.
     again = await backbone.consumer(GROUP_OF_TAX, [delivery_topic("tax-bureau")])
@@ -139,7 +134,7 @@ async def test_a_due_retry_is_sent_with_its_attempt_number(
             Record(
                 retry_topic("tax-bureau"),
                 b"<doc/>",
-                headers={**delivery().headers, H_ATTEMPT: "3", H_DUE: due},
+                headers={**delivery().headers, h.NEXT_ATTEMPT: "3", h.RETRY_AT: due},
             )
         ]
     )
@@ -153,17 +148,37 @@ async def test_a_due_retry_is_sent_with_its_attempt_number(
     assert sent_at >= float(due) - 0.01
 
 
+async def test_a_retry_written_by_an_earlier_version_keeps_its_attempt_number(
+    backbone: EmbeddedBackbone, tmp_path: Path
+) -> None:
+    """A retry still on the backbone across an upgrade: its next attempt under the old name."""
+    ScriptedEgress.script = ["busy"]
+    old = {**delivery().headers, "x-exchange-attempt": "2", h.RETRY_AT: f"{time.time():.3f}"}
+    await backbone.publish([Record(retry_topic("tax-bureau"), b"<doc/>", headers=old)])
+    stop = asyncio.Event()
+    task = await run_delivery(backbone, tmp_path, stop)
+    retries = await backbone.consumer("test", [retry_topic("tax-bureau")])
+    (_, again) = await collect(retries, 2, 5)
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    assert [o.attempt for o in ScriptedEgress.sent] == [2]
+    assert again.headers[h.NEXT_ATTEMPT] == "3"
+    assert "x-exchange-attempt" not in again.headers
+
+
 async def test_an_unredeemable_claim_check_is_dead_lettered_unsent(
     backbone: EmbeddedBackbone, tmp_path: Path
 ) -> None:
-    await backbone.publish([delivery(b"", **{CLAIM_ERROR: "the payload does not match its hash"})])
+    await backbone.publish(
+        [delivery(b"", **{h.CLAIM_ERROR: "the payload does not match its hash"})]
+    )
     stop = asyncio.Event()
     task = await run_delivery(backbone, tmp_path, stop)
     dead = await backbone.consumer("test", [DEAD_LETTERS])
     (letter,) = await dead.fetch(timeout=5)
     stop.set()
     await asyncio.wait_for(task, 15)
-    assert letter.headers[H_REASON] == "the payload does not match its hash"
+    assert letter.headers[h.DEAD_LETTER_REASON] == "the payload does not match its hash"
     assert ScriptedEgress.sent == []
 
 
@@ -240,15 +255,18 @@ async def collect(consumer: Consumer, count: int, timeout: float) -> list[Consum
     return found
 
 
-async def events_of(backbone: EmbeddedBackbone, kind: str) -> list[dict[str, object]]:
+E = TypeVar("E", bound=Event)
+
+
+async def events_of(backbone: EmbeddedBackbone, kind: type[E]) -> list[E]:
     """Every event of ``kind`` published so far (read by a group of its own)."""
     reader = await backbone.consumer(f"test-events-{uuid.uuid4()}", [EVENTS])
     try:
         every = await collect(reader, 10_000, 0.5)
     finally:
         await reader.close()
-    decoded = [events.decode(r.value) for r in every]
-    return [e for e in decoded if e["event"] == kind]
+    decoded = [decode(r.value) for r in every]
+    return [e for e in decoded if isinstance(e, kind)]
 
 
 @pytest.fixture
@@ -288,7 +306,7 @@ async def test_a_receiver_that_is_down_has_every_delivery_dead_lettered_at_its_m
     assert len(letters) == len(sent), f"{len(letters)} of {len(sent)} dead-lettered in 6 s"
     assert sorted(r.value for r in letters) == sorted(r.value for r in sent)
     assert finished - published < 1.5 + 2.0
-    reasons = [r.headers[H_REASON] for r in letters]
+    reasons = [r.headers[h.DEAD_LETTER_REASON] for r in letters]
     for reason in reasons:
         assert "retry.max_age of 1.5 s" in reason, reason
         assert "connection failed" in reason, reason
@@ -299,8 +317,8 @@ async def test_a_receiver_that_is_down_has_every_delivery_dead_lettered_at_its_m
     for letter in letters:
         assert letter.timestamp - published > 1.5 - 0.25
     # The dead letters start afresh if replayed: no schedule headers.
-    assert not {H_ATTEMPT, H_DUE, H_STARTED} & {h for r in letters for h in r.headers}
-    tried = [e["attempt"] for e in await events_of(backbone, events.DEAD_LETTERED)]
+    assert not h.SCHEDULE & {name for r in letters for name in r.headers}
+    tried = [e.attempt for e in await events_of(backbone, DeadLettered)]
     assert len(tried) == len(sent)
     assert sum(isinstance(n, int) and n >= 1 for n in tried) >= 1
     assert all(isinstance(n, int) and 0 <= n < 100 for n in tried)
@@ -347,8 +365,8 @@ async def test_a_receiver_back_before_max_age_gets_every_delivery(
     assert sorted(received) == sorted(r.value for r in sent)
     assert took < 1.5
     assert await collect(await backbone.consumer("test", [DEAD_LETTERS]), 1, 0.3) == []
-    failed = await events_of(backbone, events.FAILED)
-    assert failed and all(e["retrying"] for e in failed)
+    failed = await events_of(backbone, Failed)
+    assert failed and all(e.retrying for e in failed)
 
 
 async def test_every_retry_carries_the_time_its_delivery_started(
@@ -367,8 +385,8 @@ async def test_every_retry_carries_the_time_its_delivery_started(
             await asyncio.sleep(0.02)
     stop.set()
     await asyncio.wait_for(task, 15)
-    assert [r.headers[H_ATTEMPT] for r in retries] == ["2", "3"]
-    assert [float(r.headers[H_STARTED]) for r in retries] == [
+    assert [r.headers[h.NEXT_ATTEMPT] for r in retries] == ["2", "3"]
+    assert [float(r.headers[h.FIRST_TRY_AT]) for r in retries] == [
         pytest.approx(first.timestamp, abs=0.001)
     ] * 2
     assert [o.attempt for o in ScriptedEgress.sent] == [1, 2, 3]
@@ -387,15 +405,15 @@ async def test_a_retry_due_after_max_age_is_dead_lettered_at_once(
     (letter,) = await collect(await backbone.consumer("test", [DEAD_LETTERS]), 1, 5)
     stop.set()
     await asyncio.wait_for(task, 15)
-    assert letter.headers[H_REASON] == (
+    assert letter.headers[h.DEAD_LETTER_REASON] == (
         "after 1 attempt, not retried past retry.max_age of 10 s: 503 busy; "
         "replay once the receiver is back"
     )
     assert await collect(await backbone.consumer("t2", [retry_topic("tax-bureau")]), 1, 0.3) == []
-    (failed,) = await events_of(backbone, events.FAILED)
-    assert (failed["attempt"], failed["retrying"]) == (1, False)
-    (given_up,) = await events_of(backbone, events.DEAD_LETTERED)
-    assert given_up["attempt"] == 1
+    (failed,) = await events_of(backbone, Failed)
+    assert (failed.attempt, failed.retrying) == (1, False)
+    (given_up,) = await events_of(backbone, DeadLettered)
+    assert given_up.attempt == 1
 
 
 async def test_a_delivery_waiting_for_the_open_breaker_gives_up_at_its_max_age(
@@ -420,10 +438,10 @@ async def test_a_delivery_waiting_for_the_open_breaker_gives_up_at_its_max_age(
     assert sorted(r.value for r in letters) == [b"<first/>", b"<second/>"]
     assert [o.attempt for o in ScriptedEgress.sent] == [1]  # the first try only
     for letter in letters:
-        reason = letter.headers[H_REASON]
+        reason = letter.headers[h.DEAD_LETTER_REASON]
         assert reason.startswith("receiver unreachable: not delivered within retry.max_age of 1 s")
         assert "(circuit open since 20" in reason and "last error: 503 busy)" in reason
-    attempts = {e["attempt"] for e in await events_of(backbone, events.DEAD_LETTERED)}
+    attempts = {e.attempt for e in await events_of(backbone, DeadLettered)}
     assert attempts == {0, 1}  # the second had no try, the first one
 
 
@@ -449,7 +467,7 @@ async def test_a_replayed_delivery_starts_a_fresh_clock(
         tried_before = len(ScriptedEgress.sent)
         await store.index.apply([], [from_record(dict(first.headers), first.value)])
         replayed_at = time.time()
-        await replay(first.headers[H_ID], queries=store.queries, backbone=backbone)
+        await replay(first.headers[h.DEAD_LETTER_ID], queries=store.queries, backbone=backbone)
         (second,) = await collect(dead, 1, 5)
     finally:
         stop.set()
@@ -460,4 +478,4 @@ async def test_a_replayed_delivery_starts_a_fresh_clock(
     assert again[:3] == [1, 2, 3]
     assert len(again) > 3
     assert second.timestamp - replayed_at > 0.8 - 0.1
-    assert "retry.max_age of 0.8 s" in second.headers[H_REASON]
+    assert "retry.max_age of 0.8 s" in second.headers[h.DEAD_LETTER_REASON]

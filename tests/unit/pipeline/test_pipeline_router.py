@@ -12,8 +12,8 @@ from exchange.backbone.base import ConsumedRecord, Record
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, INBOUND, delivery_topic
 from exchange.catalog import Catalog
 from exchange.envelope import Envelope
-from exchange.pipeline.deadletter import H_REASON, ONLY_ENDPOINT
 from exchange.pipeline.router import Router
+from exchange.records.headers import DEAD_LETTER_REASON, ONLY_ENDPOINT
 from tests.harness import SAMR_SAMPLES, make_home
 
 TAX_NS = "urn:cn:gov:chinatax:taxpayer-registration:1"
@@ -73,7 +73,7 @@ def test_invalid_adapter_output_is_dead_lettered_and_the_rest_delivered(router: 
         delivery_topic("legal-entity-registry")
     ]
     (dead,) = by_topic(out, DEAD_LETTERS)
-    reason = dead.headers[H_REASON]
+    reason = dead.headers[DEAD_LETTER_REASON]
     assert "translation for tax-bureau failed" in reason
     assert "not valid tax.TaxpayerRegistration" in reason and "samr-to-tax-broken" in reason
     assert dead.headers[ONLY_ENDPOINT] == "tax-bureau"  # a replay goes to that destination only
@@ -85,7 +85,7 @@ def test_invalid_adapter_output_is_dead_lettered_and_the_rest_delivered(router: 
 def test_poison_message_is_dead_lettered_not_raised(router: Router) -> None:
     out = router.route(inbound(b"not xml at all"))
     (dead,) = by_topic(out, DEAD_LETTERS)
-    assert dead.headers[H_REASON].startswith("cannot route:")
+    assert dead.headers[DEAD_LETTER_REASON].startswith("cannot route:")
     assert not [r for r in out if r.topic.startswith("deliver.")]
 
 
@@ -106,4 +106,4 @@ def test_a_bug_while_routing_dead_letters_the_message(
 
     monkeypatch.setattr(router, "route", broken)
     (dead,) = by_topic(router._route_safely(inbound(b"<x/>")), DEAD_LETTERS)
-    assert "internal error while routing" in dead.headers[H_REASON]
+    assert "internal error while routing" in dead.headers[DEAD_LETTER_REASON]

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from exchange.backbone.topics import INBOUND, delivery_topic
 from exchange.envelope import Envelope
-from exchange.pipeline import events
 from exchange.pipeline.deadletter import dead_letter, from_record
+from exchange.records.events import (
+    Accepted,
+    DeadLettered,
+    Delivered,
+    Destination,
+    Event,
+    Failed,
+    Rejected,
+    Replayed,
+    Routed,
+    decode,
+    encode,
+)
 from exchange.store import DeadLetter, Store
 from exchange.store.models import Base
 from tests.postgres import PostgresServer
@@ -20,7 +31,10 @@ from tests.postgres import PostgresServer
 MESSAGE_TYPE = "samr.EnterpriseRegistration"
 ROUTE = "registration-fan-out"
 # Adapter chains per endpoint, as the router reports them in its routed event.
-ADAPTERS = {"legal-entity-registry": ["samr-to-canonical"], "tax-bureau": []}
+ADAPTERS: dict[str, tuple[str, ...]] = {
+    "legal-entity-registry": ("samr-to-canonical",),
+    "tax-bureau": (),
+}
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +71,8 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 class Flow:
-    """Real pipeline events (decoded from their backbone records) for one message."""
+    """Real pipeline events for one message, as the indexer reads them (each one encoded for
+    the backbone and decoded again)."""
 
     def __init__(self, message_id: str = "m-1", sender: str = "samr-reg") -> None:
         self.envelope = Envelope.new(
@@ -71,38 +86,50 @@ class Flow:
     def id(self) -> str:
         return self.envelope.id
 
-    def accepted(self, size: int = 1234) -> dict[str, Any]:
-        return events.decode(events.accepted(self.envelope, size, "rest").value)
+    def accepted(self, size: int = 1234) -> Event:
+        return _again(Accepted.of(self.envelope, size=size, via="rest"))
 
-    def rejected(self, reason: str = "line 3: element 'x' is not expected") -> dict[str, Any]:
-        return events.decode(events.rejected(self.envelope, 99, 422, reason).value)
+    def rejected(self, reason: str = "line 3: element 'x' is not expected") -> Event:
+        return _again(Rejected.of(self.envelope, size=99, status=422, reason=reason))
 
-    def routed(self, *endpoints: str) -> dict[str, Any]:
-        destinations = [
-            {"endpoint": e, "route": ROUTE, "adapters": ADAPTERS.get(e, [])} for e in endpoints
-        ]
-        return self._event(events.ROUTED, destinations=destinations)
+    def routed(self, *endpoints: str) -> Event:
+        destinations = tuple(
+            Destination(endpoint=e, route=ROUTE, adapters=ADAPTERS.get(e, ())) for e in endpoints
+        )
+        return _again(Routed(id=self.id, destinations=destinations))
 
-    def delivered(self, endpoint: str, attempt: int = 1, status: int = 200) -> dict[str, Any]:
-        return self._event(
-            events.DELIVERED, attempt=attempt, status=status, elapsed_ms=12.5, **_trace(endpoint)
+    def delivered(self, endpoint: str, attempt: int = 1, status: int = 200) -> Event:
+        return _again(
+            Delivered(
+                id=self.id,
+                attempt=attempt,
+                status=status,
+                elapsed_ms=12.5,
+                endpoint=endpoint,
+                route=ROUTE,
+                adapters=ADAPTERS.get(endpoint, ()),
+            )
         )
 
     def failed(
         self, endpoint: str, attempt: int, *, retrying: bool, status: int | None = 503
-    ) -> dict[str, Any]:
-        return self._event(
-            events.FAILED,
-            attempt=attempt,
-            error=f"HTTP {status}: try later",
-            status=status,
-            retrying=retrying,
-            **_trace(endpoint),
+    ) -> Event:
+        return _again(
+            Failed(
+                id=self.id,
+                attempt=attempt,
+                error=f"HTTP {status}: try later",
+                status=status,
+                retrying=retrying,
+                endpoint=endpoint,
+                route=ROUTE,
+                adapters=ADAPTERS.get(endpoint, ()),
+            )
         )
 
     def dead_lettered(
         self, endpoint: str | None, reason: str = "after 3 attempts: HTTP 503: try later"
-    ) -> tuple[dict[str, Any], DeadLetter]:
+    ) -> tuple[Event, DeadLetter]:
         """The dead_lettered event and the store's dead letter, as the indexer reads them."""
         record, event_record = dead_letter(
             envelope=self.envelope,
@@ -113,17 +140,16 @@ class Flow:
             headers=self.envelope.to_headers(),
             endpoint=endpoint,
         )
-        return events.decode(event_record.value), from_record(dict(record.headers), record.value)
+        event = decode(event_record.value)
+        assert isinstance(event, DeadLettered)
+        return event, from_record(dict(record.headers), record.value)
 
-    def replayed(self, dead: DeadLetter) -> dict[str, Any]:
-        fields: dict[str, Any] = {"dead_letter": dead.id, "topic": dead.topic}
-        if dead.endpoint:
-            fields["endpoint"] = dead.endpoint
-        return self._event(events.REPLAYED, **fields)
-
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return events.decode(events.event(kind, self.id, **fields).value)
+    def replayed(self, dead: DeadLetter) -> Event:
+        return _again(
+            Replayed(id=self.id, dead_letter=dead.id, topic=dead.topic, endpoint=dead.endpoint)
+        )
 
 
-def _trace(endpoint: str) -> dict[str, Any]:
-    return {"endpoint": endpoint, "route": ROUTE, "adapters": ADAPTERS.get(endpoint, [])}
+def _again(event: Event) -> Event:
+    """The event as it comes off the backbone."""
+    return decode(encode(event))

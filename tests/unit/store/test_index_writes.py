@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import event
 
+from exchange.records.events import Event
 from exchange.store import Store, message_status
 
 from .conftest import Flow
@@ -56,7 +55,7 @@ async def test_message_status_follows_its_deliveries_in_and_across_batches(
     """Computed in memory when the batch holds every delivery, by the store otherwise."""
     flow = Flow()
     endpoints = [TAX, LER]
-    later: list[dict[str, Any]] = []
+    later: list[Event] = []
     for endpoint, status in zip(endpoints, statuses, strict=True):
         if status == "delivered":
             later.append(flow.delivered(endpoint, attempt=2))

@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from exchange.backbone import EmbeddedBackbone, Record
 from exchange.backbone.topics import EVENTS
+from exchange.pipeline.events import publishable
 from exchange.pipeline.indexer import IndexWriter
+from exchange.records.events import Event, encode
 from exchange.store import Store
 from exchange.store.models import IndexFailureRow
 from tests.unit.store.conftest import Flow
@@ -33,8 +35,11 @@ async def backbone(tmp_path: Path) -> AsyncIterator[EmbeddedBackbone]:
         await log.close()
 
 
-def _event(body: dict[str, Any]) -> Record:
-    return Record(topic=EVENTS, value=json.dumps(body).encode(), key=body.get("id"))
+def _event(event: Event | dict[str, Any]) -> Record:
+    """An event's record; or a record of what an event's JSON might hold."""
+    if isinstance(event, Event):
+        return publishable(event)
+    return Record(topic=EVENTS, value=json.dumps(event).encode(), key=event.get("id"))
 
 
 async def _until(check: Callable[[], Any], timeout: float = 10.0) -> None:
@@ -59,7 +64,7 @@ async def test_a_record_the_store_refuses_is_set_aside_and_later_ones_are_indexe
     store: Store, backbone: EmbeddedBackbone, caplog: pytest.LogCaptureFixture
 ) -> None:
     before, poison, after = Flow("before"), Flow("too-long"), Flow("after")
-    too_long = poison.accepted()
+    too_long = json.loads(encode(poison.accepted()))
     # Wider than the column (VARCHAR(200)): PostgreSQL refuses the row, SQLite would not,
     # so the SQLite run gets a row that fails on both: a required field missing.
     too_long["message_id"] = "x" * 250

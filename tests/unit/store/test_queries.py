@@ -64,7 +64,7 @@ async def test_message_returns_its_status_trace_and_deliveries(store: Store) -> 
     assert message["schema_version"] == "1.0"
     assert message["size_bytes"] == 512
     assert message["last_error"] == "HTTP 503: try later"
-    assert _utc(message["received_at"]) == datetime.fromisoformat(accepted["at"])
+    assert _utc(message["received_at"]) == accepted.at
     assert _utc(message["updated_at"]) >= _utc(message["received_at"])
 
     trace = message["trace"]
@@ -74,7 +74,7 @@ async def test_message_returns_its_status_trace_and_deliveries(store: Store) -> 
         ("failed", TAX),
         ("delivered", LER),
     ]
-    assert [_utc(t["at"]) for t in trace] == [datetime.fromisoformat(e["at"]) for e in path]
+    assert [_utc(t["at"]) for t in trace] == [e.at for e in path]
     assert trace[0]["via"] == "rest"
     assert trace[1]["destinations"][0]["endpoint"] == TAX
     assert trace[2]["attempt"] == 1
@@ -103,7 +103,7 @@ async def test_message_returns_its_status_trace_and_deliveries(store: Store) -> 
             "updated_at": message["deliveries"][1]["updated_at"],
         },
     ]
-    assert _utc(message["deliveries"][0]["updated_at"]) == datetime.fromisoformat(path[3]["at"])
+    assert _utc(message["deliveries"][0]["updated_at"]) == path[3].at
 
 
 async def test_message_of_another_message_is_not_mixed_in(store: Store) -> None:
