@@ -61,7 +61,7 @@ def main(verbose: bool) -> None:
     default=None,
     help="Processes to spread the hub over: 1 runs every stage in the serving process, "
     "2 puts router, delivery and indexer in a worker process, 3 the router in one and "
-    "delivery with the indexer in another.  [default: the usable cores, at most 3]",
+    "delivery with the indexer in another.  [default: 1 on one usable core, else 3]",
 )
 def serve(host: str, port: int, demo: bool, demo_port: int, processes: int | None) -> None:
     """Run the hub: REST and SOAP front door, router, delivery and indexer."""

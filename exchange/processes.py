@@ -51,8 +51,14 @@ def serving_stages(processes: int) -> tuple[str, ...]:
 
 
 def default_processes() -> int:
-    """As many processes as there are cores, up to the largest layout."""
-    return min(usable_cores(), MAX_PROCESSES)
+    """One process on one core; otherwise all three layouts' processes.
+
+    Measured on 2 cores (``bench.e2e --processes N``, the bench's load on the same cores):
+    1 process 443 msg/s, 2 processes 520, 3 processes 919 at 1.9 ms of CPU per message
+    against 2.6: with router, delivery and indexer in one worker process, that process's
+    event loop was the bottleneck; split in two, no process is.
+    """
+    return 1 if usable_cores() == 1 else MAX_PROCESSES
 
 
 class WorkerProcess:

@@ -105,7 +105,7 @@ def test_workers_stop_when_the_serving_process_is_killed(
     assert _worker_pids(home) == []
 
 
-def test_the_default_is_one_process_per_usable_core_up_to_three() -> None:
+def test_the_default_is_one_process_on_one_core_and_three_on_more() -> None:
     probe = (
         "import os; from exchange.processes import default_processes as d; "
         "cores = sorted(os.sched_getaffinity(0)); seen = []\n"
@@ -118,4 +118,4 @@ def test_the_default_is_one_process_per_usable_core_up_to_three() -> None:
         [sys.executable, "-c", "import json; " + probe], capture_output=True, text=True, check=True
     )
     seen = json.loads(out.stdout)
-    assert seen == [1, 2, 3, 3][: len(seen)]
+    assert seen == [1, 3, 3, 3][: len(seen)]
