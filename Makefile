@@ -31,10 +31,13 @@ lint: install
 pytest: install
 	$(BIN)/python -m pytest -q
 
-## end-to-end throughput and latency on the embedded backbone and on Kafka, the open-loop
-## latency curve (embedded), the 1 -> 2 core scaling, then SOAP vs REST ingress
+## end-to-end throughput and latency on the embedded backbone and on Kafka, fan-out to 3
+## receivers, a 100 KB document, the open-loop latency curve (embedded), the 1 -> 2 core
+## scaling, then SOAP vs REST ingress
 bench: install
 	$(BIN)/python -m bench.e2e --backbone embedded,kafka
+	$(BIN)/python -m bench.e2e --fan-out --messages 5000
+	$(BIN)/python -m bench.e2e --document-kb 100 --messages 1500 --warmup 100
 	$(BIN)/python -m bench.e2e --curve
 	$(BIN)/python -m bench.e2e --cores-scaling
 	$(BIN)/python -m bench.soap_ingress
