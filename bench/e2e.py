@@ -391,7 +391,7 @@ class Submitter:
         return await self.pool.send(request)
 
 
-async def _post(
+async def post_message(
     submitter: Submitter, mix: Mix, load: Load, i: int, message_id: str, began: float
 ) -> None:
     """POST message i; its latency runs from ``began`` (a perf_counter time) to the answer."""
@@ -422,7 +422,7 @@ async def send_all(
 
     async def worker() -> None:
         for i in indexes:
-            await _post(submitter, mix, load, i, message_ids[i], time.perf_counter())
+            await post_message(submitter, mix, load, i, message_ids[i], time.perf_counter())
 
     load.started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
@@ -437,7 +437,7 @@ async def send_open(
     load = Load.of(len(message_ids))
 
     async def send(i: int, due: float) -> None:
-        await _post(submitter, mix, load, i, message_ids[i], due)
+        await post_message(submitter, mix, load, i, message_ids[i], due)
 
     schedule = await run_open_loop(plan(len(message_ids), rate), send)
     load.finished = time.perf_counter()
@@ -1005,6 +1005,18 @@ async def measure(options: Options, procs: Processes, mix: Mix) -> list[Result]:
             await submitter.pool.close()
 
 
+def receivers_child(port: int, env: dict[str, str], tmp: Path) -> Child:
+    """The counting receivers (bench/receivers.py) on ``port``, logging into ``tmp``."""
+    command = [sys.executable, "-m", "bench.receivers", "--port", str(port)]
+    return Child("bench receivers", command, env, tmp / "receivers.log")
+
+
+def serve_command(port: int, processes: int | None) -> list[str]:
+    """``exchange serve`` on ``port``; ``processes`` None leaves the layout to the hub."""
+    command = [sys.executable, "-m", "exchange", "serve", "--port", str(port)]
+    return command + ([] if processes is None else ["--processes", str(processes)])
+
+
 def _terminate(signum: int, _: FrameType | None) -> None:
     # SIGTERM would end us without running ``finally``; turn it into Ctrl-C.
     raise KeyboardInterrupt(f"signal {signum}")
@@ -1023,16 +1035,10 @@ def run(options: Options, backbone: str, hub_cpus: str | None = None) -> list[Re
     data_dir = tmp / "data"
     data_dir.mkdir()
     env = {**os.environ, "EXCHANGE_HOME": str(home), "EXCHANGE_DATA_DIR": str(data_dir)}
-    receivers = Child(
-        "bench receivers",
-        [sys.executable, "-m", "bench.receivers", "--port", str(receivers_port)],
-        env,
-        tmp / "receivers.log",
+    receivers = receivers_child(receivers_port, env, tmp)
+    hub = Child(
+        "hub", pinned(serve_command(hub_port, options.processes), hub_cpus), env, tmp / "hub.log"
     )
-    serve = [sys.executable, "-m", "exchange", "serve", "--port", str(hub_port)]
-    if options.processes is not None:
-        serve += ["--processes", str(options.processes)]
-    hub = Child("hub", pinned(serve, hub_cpus), env, tmp / "hub.log")
     hub_url = f"http://127.0.0.1:{hub_port}"
     receivers_url = f"http://127.0.0.1:{receivers_port}"
     broker: KafkaCluster | None = None

@@ -54,11 +54,15 @@ from bench.e2e import (
     Child,
     Load,
     Mix,
+    Submitter,
     check_deliveries,
     create_key,
     percentile,
+    post_message,
     receiver_counts,
+    receivers_child,
     routes_yaml,
+    serve_command,
     wait_for_deliveries,
 )
 from bench.machine import measure_idle, wait_until_idle
@@ -148,17 +152,16 @@ class Soak:
         options: Options,
         procs: Processes,
         mix: Mix,
-        session: aiohttp.ClientSession,
+        submitter: Submitter,
         side: aiohttp.ClientSession,
     ) -> None:
         self.options = options
         self.procs = procs
         self.mix = mix
-        self.session = session  # the load's connections
+        self.submitter = submitter  # the load's connections
         self.side = side  # the samples' and probes' own, never queued behind the load
         self.tag = uuid.uuid4().hex[:8]
         self.load = Load.of(options.messages)
-        self.submit_url = f"{procs.hub_url}/v1/messages"
         self.summary_url = f"{procs.receivers_url}{BENCH_PREFIX}"
         self.started = 0.0  # perf_counter when the first message was due
         self.accepted = 0
@@ -175,24 +178,9 @@ class Soak:
     # ----------------------------------------------------------------------- the load
 
     async def _post(self, i: int, due: float) -> None:
-        body, headers = self.mix.request(i, self.message_id(i))
-        load = self.load
-        try:
-            async with self.session.post(self.submit_url, data=body, headers=headers) as answer:
-                text = await answer.read()
-                status = answer.status
-        except aiohttp.ClientError as exc:
-            load.failures.append(f"{self.message_id(i)}: {exc!r}")
-            return
-        finally:
-            load.latencies[i] = time.perf_counter() - due
-        if status == 202:
-            load.hub_ids[i] = json.loads(text)["id"]
+        await post_message(self.submitter, self.mix, self.load, i, self.message_id(i), due)
+        if self.load.hub_ids[i] is not None:
             self.accepted += 1
-        else:
-            load.failures.append(
-                f"{self.message_id(i)}: HTTP {status} {text.decode('utf-8', 'replace')[:300]}"
-            )
 
     async def send(self) -> None:
         """Every message at start + i / rate: a second's worth at a time, each second started
@@ -536,12 +524,13 @@ def _terminate(signum: int, _: FrameType | None) -> None:
 
 
 async def soak(options: Options, procs: Processes, mix: Mix) -> Soak:
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=OPEN_CONNECTIONS)) as session,
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as side,
-    ):
-        run = Soak(options, procs, mix, session, side)
-        await run.run()
+    submitter = Submitter(procs.hub_url, OPEN_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as side:
+        run = Soak(options, procs, mix, submitter, side)
+        try:
+            await run.run()
+        finally:
+            await submitter.pool.close()
         return run
 
 
@@ -561,15 +550,8 @@ def run(options: Options) -> bool:
         "EXCHANGE_RETENTION_MS": str(options.retention_ms),
         "EXCHANGE_STORE_RETENTION_MS": str(options.store_retention_ms),
     }
-    receivers = Child(
-        "bench receivers",
-        [sys.executable, "-m", "bench.receivers", "--port", str(receivers_port)],
-        env,
-        tmp / "receivers.log",
-    )
-    serve = [sys.executable, "-m", "exchange", "serve", "--port", str(hub_port)]
-    if options.processes is not None:
-        serve += ["--processes", str(options.processes)]
+    receivers = receivers_child(receivers_port, env, tmp)
+    serve = serve_command(hub_port, options.processes)
     hub = Child("hub", serve, env, tmp / "hub.log")
     hub_url, receivers_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{receivers_port}"
     ok = False

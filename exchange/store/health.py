@@ -16,10 +16,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from exchange.records.status import MessageStatus
 from exchange.store.models import IndexFailureRow, MessageRow
 
 # The statuses of a message the hub is still working on, in the order they come.
-IN_FLIGHT = ("accepted", "routed", "delivering", "failed")
+IN_FLIGHT = (
+    MessageStatus.ACCEPTED,
+    MessageStatus.ROUTED,
+    MessageStatus.DELIVERING,
+    MessageStatus.FAILED,
+)
 
 BACKLOG = (
     select(MessageRow.status, func.count())
@@ -44,7 +50,7 @@ class Health:
 
     async def read(self) -> Reading:
         async with self._sessions() as session:
-            counts = dict.fromkeys(IN_FLIGHT, 0)
+            counts: dict[str, int] = {str(status): 0 for status in IN_FLIGHT}
             for status, count in await session.execute(BACKLOG):
                 counts[status] = int(count)
             set_aside = await session.scalar(SET_ASIDE)

@@ -36,6 +36,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 
 from exchange.envelope import utc_now
 from exchange.errors import ConfigError
+from exchange.records.status import MessageStatus
 from exchange.store.models import (
     DeadLetterRow,
     DeliveryRow,
@@ -47,7 +48,7 @@ from exchange.store.models import (
 log = logging.getLogger(__name__)
 
 KEEP_ALL = -1
-FINAL = ("delivered", "rejected")
+FINAL = (MessageStatus.DELIVERED, MessageStatus.REJECTED)
 INTERVAL_SECONDS = 60.0
 FIRST_PASS_SECONDS = 5.0  # soon after start, once the stages are up
 BATCH = 1000
