@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from exchange import console
 from exchange.envelope import HEADERS as ENVELOPE
 from exchange.errors import (
     ExchangeError,
@@ -263,4 +264,5 @@ def create_app(hub: Hub) -> FastAPI:
 
     http_errors.install(app)
     openapi.install(app)
+    console.mount(app, hub)
     return app
