@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 KAFKA_PORT  ?= 9092
 KAFKA_NODES ?= 1
 STAMP  := $(VENV)/.installed-stamp
+CONSOLE_WEB    := exchange/console/web
+CONSOLE_VENDOR := exchange/console/static/vendor
 
-.PHONY: install run test lint typecheck pytest bench bench-cores bench-soak clean kafka-jars kafka-up kafka-down
+.PHONY: install run test lint typecheck pytest bench bench-cores bench-soak clean kafka-jars kafka-up kafka-down console-assets
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +16,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) console-assets
+
+## the console's chart library (uPlot) from the npm registry, by its lockfile, into
+## exchange/console/static/vendor/ (not in git); without npm the console says what to run
+console-assets: $(CONSOLE_VENDOR)/.installed-stamp
+
+$(CONSOLE_VENDOR)/.installed-stamp: $(CONSOLE_WEB)/package.json $(CONSOLE_WEB)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  echo "npm is missing, so the console has no charts: apt-get install npm, then make console-assets" >&2; \
+	else \
+	  cd $(CONSOLE_WEB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && cd - >/dev/null && \
+	  mkdir -p $(CONSOLE_VENDOR) && \
+	  cp $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.iife.min.js \
+	     $(CONSOLE_WEB)/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_VENDOR)/ && \
+	  touch $@; \
+	fi
 
 ## run the hub on http://127.0.0.1:8000 with the demo schemas, adapters, routes and receivers
 run: install
@@ -63,4 +80,4 @@ kafka-down: install
 	$(BIN)/python -m tools.kafka_broker down --data var/kafka
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(CONSOLE_VENDOR) $(CONSOLE_WEB)/node_modules

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from exchange import logs
 from exchange.errors import ConfigError, ExchangeError
 from exchange.settings import Settings, load_settings
 
@@ -44,10 +45,11 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def main(verbose: bool) -> None:
     """The data exchange hub. Settings come from EXCHANGE_* environment variables."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_format = logs.chosen_format()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
 
 
 @main.command()
@@ -175,9 +177,14 @@ async def _with_store(action: Any) -> Any:
 @keys.command("create")
 @click.argument("sender")
 @click.option("--operator", is_flag=True, help="An operator key: read any trace, replay.")
-def keys_create(sender: str, operator: bool) -> None:
+@click.option(
+    "--viewer", is_flag=True, help="A viewer key: read any trace and the console, never act."
+)
+def keys_create(sender: str, operator: bool, viewer: bool) -> None:
     """Create SENDER if new and print a new key for it, once."""
-    role = "operator" if operator else "sender"
+    if operator and viewer:
+        raise click.UsageError("a key is an operator's or a viewer's: give --operator or --viewer")
+    role = "operator" if operator else "viewer" if viewer else "sender"
     key_id, key = _run(_with_store(lambda store: store.keys.create(sender, role=role)))
     click.echo(f"key id: {key_id}\nsender: {sender} ({role})\nkey:    {key}")
     click.echo("Keep the key now: the hub keeps only its hash and cannot show it again.", err=True)

@@ -7,6 +7,12 @@ distinct message ids (a real receiver deduplicates by X-Exchange-Message-Id
 the same way).  The tax bureau is a SOAP service (``exchange.demo_soap``) at
 /demo-receivers/tax-bureau-soap; the documents it receives (its SOAP body element)
 land in the ``tax-bureau`` inbox like the others.  They are not part of the hub.
+
+To show a dead letter and its replay, the legal-entity registry starts out *refusing*: it
+answers 400 to a document whose message id starts with ``refuse-`` (any other goes through
+as usual), which the hub dead-letters at once.  ``POST /demo-receivers/<name>/fix`` makes
+a receiver accept those too (a replay then delivers them), ``POST .../refuse`` makes it
+refuse them again; ``GET .../inbox`` says which mode it is in.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ DEMO_SENDER_KEY = "demo-key-samr-reg"
 DEMO_OPERATOR = "demo-operator"
 DEMO_OPERATOR_KEY = "demo-key-operator"
 DEMO_KEYS = (DEMO_SENDER_KEY, DEMO_OPERATOR_KEY)
+# Message ids a refusing receiver refuses, and the receivers that start out refusing.
+REFUSED_PREFIX = "refuse-"
+REFUSING = frozenset({"legal-entity-registry"})
 
 
 @dataclass
@@ -52,6 +61,7 @@ class DemoReceivers:
     def __init__(self, soap_address: str | None = None) -> None:
         """``soap_address``: the URL the SOAP receiver's WSDL names (None: as requested)."""
         self.inboxes: dict[str, Inbox] = {}
+        self.refusing: set[str] = set(REFUSING)
         self._soap = demo_soap.WsgiBridge(demo_soap.application(soap_address), demo_soap.PATH)
 
     def app(self) -> web.Application:
@@ -59,6 +69,8 @@ class DemoReceivers:
         # Before the catch-all /{name}: the SOAP receiver answers POST and GET ?wsdl.
         app.router.add_route("*", demo_soap.PATH, self._receive_soap)
         app.router.add_post(PREFIX + "/{name}", self._receive)
+        app.router.add_post(PREFIX + "/{name}/fix", self._fix)
+        app.router.add_post(PREFIX + "/{name}/refuse", self._refuse)
         app.router.add_get(PREFIX + "/{name}/inbox", self._inbox)
         app.router.add_get(PREFIX, self._summary)
         app.on_cleanup.append(self._close)
@@ -70,6 +82,15 @@ class DemoReceivers:
     async def _receive(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         body = await request.read()
+        message_id = request.headers.get("X-Exchange-Message-Id", "")
+        if name in self.refusing and message_id.startswith(REFUSED_PREFIX):
+            # A client error: the hub does not retry it, it dead-letters it at once.  Plain
+            # text, short: the hub quotes it in the dead letter's reason.
+            return web.Response(
+                status=400,
+                text=f"demo receiver refuses {message_id}: ids starting with "
+                f"{REFUSED_PREFIX!r} until POST {PREFIX}/{name}/fix",
+            )
         duplicate = self._record(name, request, body.decode("utf-8", "replace"))
         hub_id = request.headers.get("X-Exchange-Id", "")
         return _json({"receiver": name, "id": hub_id, "duplicate": duplicate})
@@ -102,10 +123,22 @@ class DemoReceivers:
         )
         return duplicate
 
+    async def _fix(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.refusing.discard(name)
+        return _json({"receiver": name, "refusing": False})
+
+    async def _refuse(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.refusing.add(name)
+        return _json({"receiver": name, "refusing": True, "refuses": REFUSED_PREFIX + "..."})
+
     async def _inbox(self, request: web.Request) -> web.Response:
-        inbox = self.inboxes.get(request.match_info["name"], Inbox())
+        name = request.match_info["name"]
+        inbox = self.inboxes.get(name, Inbox())
         return _json(
             {
+                "refusing": name in self.refusing,
                 "received": inbox.received,
                 "distinct": len(inbox.ids),
                 "last": list(reversed(inbox.documents)),

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
+from exchange import logs
 from exchange.backbone import Backbone, open_backbone
 from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.errors import ConfigError
 from exchange.owner_only import private_folder
 from exchange.pipeline.delivery import Delivery
+from exchange.pipeline.documents import DocumentWriter
 from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import Router
 from exchange.settings import Settings
 from exchange.store import Store, StoreRetention
+from exchange.store.document_retention import DocumentRetention
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +74,29 @@ class Hub:
             )
         if "indexer" in workers:
             self._spawn("indexer", IndexWriter(self.backbone, self.store).run)
+            # The documents the console shows, beside the index (exchange/pipeline/documents.py).
+            keep_documents = self.settings.document_retention_ms != 0
+            writer = DocumentWriter(
+                self.backbone, self.store.documents, self.current_catalog, keep=keep_documents
+            )
+            self._spawn("documents", writer.run)
+            if self.settings.document_retention_ms > 0:
+                documents_retention = DocumentRetention(
+                    self.store.engine, self.settings.document_retention_ms
+                )
+                self._spawn("document retention", documents_retention.run)
             # With the indexer, which a hub runs in one of its processes: so retention, too.
             if self.settings.store_retention_ms != -1:
                 retention = StoreRetention(self.store.engine, self.settings.store_retention_ms)
                 self._spawn("store retention", retention.run)
 
     def _spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-        task = asyncio.create_task(run_until_stopped(f"{name} worker", run, self._stop), name=name)
+        # The stage's own context: its log lines, and those of the tasks it starts, say it.
+        context = contextvars.copy_context()
+        context.run(logs.stage.set, name)
+        task = asyncio.create_task(
+            run_until_stopped(f"{name} worker", run, self._stop), name=name, context=context
+        )
         self._tasks.append(task)
 
     async def stop(self) -> None:

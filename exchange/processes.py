@@ -17,8 +17,11 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from exchange import metrics
 from exchange.hub import WORKERS
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,19 @@ class WorkerProcess:
         self.stages = tuple(stages)
         self.name = "+".join(self.stages)
         self.process: asyncio.subprocess.Process | None = None
+        # What the console's health page shows: restarts after unasked exits, and since when
+        # the current child runs (wall-clock seconds).
+        self.restarts = 0
+        self.started_at: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        """The child is running now (started and not yet exited)."""
+        return self.process is not None and self.process.returncode is None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the child running until ``stop`` is set; then stop it."""
@@ -82,11 +98,14 @@ class WorkerProcess:
                     *self.stages,
                     env={**os.environ, STOP_WITH_PARENT: str(os.getpid())},
                 )
+                self.started_at = time.time()
                 exited = asyncio.ensure_future(self.process.wait())
                 await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if stopping.done():
                     await self._stop()
+                    metrics.forget_process(self.process.pid)
                     return
+                metrics.forget_process(self.process.pid)  # its breaker gauges; counts stay
                 log.error(
                     "worker process %s (pid %s) exited with status %s; starting it again in %s s",
                     self.name,
@@ -98,6 +117,7 @@ class WorkerProcess:
                     await asyncio.wait_for(stop.wait(), timeout=RESTART_SECONDS)
                     return
                 except TimeoutError:
+                    self.restarts += 1
                     continue
         finally:
             stopping.cancel()
@@ -115,6 +135,19 @@ class WorkerProcess:
             )
             child.kill()
             await child.wait()
+
+
+@dataclass(frozen=True)
+class ServingLayout:
+    """Where the serving process's stages run: ``local`` ones as tasks of its own hub, the
+    others in the ``workers`` it supervises (what the console's health page reports)."""
+
+    local: tuple[str, ...]
+    workers: tuple[WorkerProcess, ...]
+
+    @classmethod
+    def of(cls, processes: int, workers: Sequence[WorkerProcess]) -> ServingLayout:
+        return cls(serving_stages(processes), tuple(workers))
 
 
 async def stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:

@@ -14,7 +14,8 @@ from aiohttp import web
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from exchange import demo
+from exchange import demo, metrics
+from exchange.console import overview
 from exchange.diagnostics import dump_tasks_on_signal
 from exchange.hub import Hub
 from exchange.ingress.http_limits import BodyTimeout, make_room_for, protocol_class
@@ -23,6 +24,7 @@ from exchange.ingress.soap import SoapFrontDoor
 from exchange.processes import (
     LAYOUTS,
     STOP_WITH_PARENT,
+    ServingLayout,
     WorkerProcess,
     serving_stages,
     stop_when_orphaned,
@@ -39,6 +41,9 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
     (``exchange.processes.LAYOUTS``), started and stopped with the app (in its lifespan, so
     a SIGTERM stops them all cleanly); with 1 they run in this process.
     """
+    # Before the hub's stages are made (they take the metrics when built) and before the
+    # workers start: a fresh metrics folder, which they write into too.
+    metrics.configure(settings, fresh=True)
     hub = Hub(settings)
     children = [WorkerProcess(stages) for stages in LAYOUTS[processes]]
 
@@ -51,6 +56,9 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
         stop_children = asyncio.Event()
         supervised = [asyncio.create_task(child.run(stop_children)) for child in children]
         await hub.start(workers=serving_stages(processes))
+        # The console's backlog over time: sampled by the front door, once a second.
+        stop_sampling = asyncio.Event()
+        sampling = asyncio.create_task(overview.sampler_for(hub).run(stop_sampling))
         if demo_port is not None:
             await hub.store.keys.create(demo.DEMO_SENDER, key=demo.DEMO_SENDER_KEY)
             await hub.store.keys.create(
@@ -79,6 +87,8 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
         try:
             yield
         finally:
+            stop_sampling.set()
+            await asyncio.gather(sampling, return_exceptions=True)
             stop_children.set()
             await asyncio.gather(*supervised, return_exceptions=True)
             await hub.stop()
@@ -87,6 +97,8 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
 
     app = create_app(hub)
     app.router.lifespan_context = lifespan
+    # The console's health page reads where each stage runs and whether its process lives.
+    app.state.serving_layout = ServingLayout.of(processes, children)
     # REST submissions first (the hot path), then /soap, then everything else (FastAPI);
     # every request body, whichever door reads it, within the body time-out.
     return BodyTimeout(
@@ -112,6 +124,8 @@ async def serve(
         host=host,
         port=port,
         log_level="info",
+        # JSON lines: uvicorn's loggers go through the hub's handler, not uvicorn's own
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         # httptools with a header deadline and the connection cap (uvicorn's own
         # limit_concurrency would count slow clients too and answer in plain text).
@@ -127,6 +141,7 @@ async def serve(
 
 async def run_workers(settings: Settings, workers: Collection[str]) -> None:
     """``exchange worker``: stages without a front door, until SIGINT/SIGTERM."""
+    metrics.configure(settings, fresh=False)  # adds to the folder the serving process made
     hub = Hub(settings)
     dump_tasks_on_signal()
     await hub.start(workers=workers)

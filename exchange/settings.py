@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
         "deliveries once its last change is older than this, and so are replayed dead letters "
         "and index failures; dead letters not replayed stay; -1 keeps everything.",
     )
+    document_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Store: the documents of a message (the original and each destination's "
+        "translated copy, shown in the console) are kept this long after they were captured; "
+        "0 keeps none; -1 keeps them as long as the message.",
+    )
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
     delivery_concurrency: int = Field(default=64, gt=0)
@@ -120,6 +128,34 @@ class Settings(BaseSettings):
         gt=0,
         le=100_000,
         description="Open client connections at most; a request on one more gets 503.",
+    )
+
+    hub_name: str = Field(
+        default="Exchange hub",
+        min_length=1,
+        max_length=80,
+        description="The name the operator console shows in its header (tells hubs apart).",
+    )
+    console_session_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="Seconds a console session may stay idle before it must sign in again.",
+    )
+
+    metrics: bool = Field(
+        default=True,
+        description="Collect metrics and serve them at /metrics (false: collect nothing, 404).",
+    )
+    metrics_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="If set, /metrics answers only 'Authorization: Bearer <this>'; else anyone "
+        "who reaches the port may scrape it (as /healthz).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="'text' (one readable line per entry) or 'json' (one JSON object per line).",
     )
 
     @field_validator("home")

@@ -112,6 +112,19 @@ class Backbone(abc.ABC):
     async def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         """Join ``group`` as a consumer of ``topics``."""
 
+    @abc.abstractmethod
+    async def backlog(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """For each of ``topics``, how many records ``group`` has not yet consumed and
+        committed (summed over partitions; 0 for a topic nobody has written to yet).
+
+        A group that never committed owes every record the topic still holds.  Cheap enough
+        to be asked every second: it reads positions, never the records themselves."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """Raise ``BackboneError`` saying what is wrong if the backbone cannot be used now
+        (for readiness probes: quick, and without writing anything)."""
+
     async def publish_and_commit(
         self,
         records: Sequence[Record],

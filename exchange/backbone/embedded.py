@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exchange import metrics
 from exchange.backbone.base import (
     Backbone,
     Capabilities,
@@ -185,6 +187,7 @@ class EmbeddedBackbone(Backbone):
         self._recent = RecentRecords()
         self._data_event = asyncio.Event()
         self._consumers: weakref.WeakSet[EmbeddedConsumer] = weakref.WeakSet()
+        self._metrics = metrics.current()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -232,7 +235,9 @@ class EmbeddedBackbone(Backbone):
         if not records:
             return
         rows = [_to_row(record) for record in records]
+        started = time.perf_counter()
         await self._submit(lambda db, now, writes: _insert_records(db, now, rows, writes))
+        self._metrics.published("embedded", "publish", time.perf_counter() - started)
 
     async def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         self._check_usable("consume")
@@ -263,8 +268,34 @@ class EmbeddedBackbone(Backbone):
             _write_offsets(db, group, commits)
             return expires
 
+        started = time.perf_counter()
         expires = await self._submit(apply)
+        self._metrics.published("embedded", "publish_and_commit", time.perf_counter() - started)
         consumer._renewed(commits, expires)
+
+    async def backlog(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        """From the file, not from memory: other processes' writes and commits count too.
+        Three index probes per topic in one read snapshot."""
+        self._check_usable("read the backlog")
+        wanted = list(dict.fromkeys(topics))
+        counts: dict[str, int] = await self._read(lambda db: _read_backlog(db, group, wanted))
+        return counts
+
+    async def probe(self) -> None:
+        """The file is still there and writable, and answers a read.  An open connection
+        goes on working on a file deleted under it, so the path is looked at too: what is
+        written to a deleted file is lost at the next start."""
+        self._check_usable("probe")
+        if not self.path.is_file():
+            raise BackboneError(
+                f"the embedded backbone's file {self.path} is gone; restore it or restart the "
+                "hub (what was written since it went is lost)"
+            )
+        if not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
+            raise BackboneError(
+                f"{self.path} or its folder is not writable; make both writable by the hub"
+            )
+        await self._read(lambda db: db.execute("SELECT 1 FROM group_offsets LIMIT 1").fetchall())
 
     # -- storage ----------------------------------------------------------------------------
 
@@ -809,6 +840,33 @@ def _read_leases(
         (group, *topics),
     ).fetchall()
     return {topic: (member, expires) for topic, member, expires in rows}
+
+
+def _read_backlog(db: sqlite3.Connection, group: str, topics: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    db.execute("BEGIN")  # one snapshot: a commit between the probes cannot make it negative
+    try:
+        for topic in topics:
+            # two subqueries: SQLite answers a lone MIN or MAX from the index end, not a scan
+            last, first = db.execute(
+                "SELECT (SELECT MAX(pos) FROM records WHERE topic=?),"
+                " (SELECT MIN(pos) FROM records WHERE topic=?)",
+                (topic, topic),
+            ).fetchone()
+            if last is None:
+                counts[topic] = 0
+                continue
+            committed = db.execute(
+                "SELECT next_pos FROM group_offsets WHERE grp=? AND topic=?", (group, topic)
+            ).fetchone()
+            # Retention removes only records every group is past, so the positions from the
+            # first kept one to the last have no gaps; a group that never committed starts
+            # at the first kept record.
+            start = max(first, committed[0] if committed else 0)
+            counts[topic] = max(last + 1 - start, 0)
+    finally:
+        db.execute("COMMIT")
+    return counts
 
 
 def _read_records(

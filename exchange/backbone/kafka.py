@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from exchange import metrics
 from exchange.backbone.base import (
     Backbone,
     Capabilities,
@@ -40,6 +42,7 @@ from exchange.backbone.base import (
 )
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR, CLAIM_HEADERS, ClaimStore
 from exchange.backbone.kafka_assignor import assignor_for_one_consumer
+from exchange.backbone.kafka_backlog import BacklogReader
 from exchange.backbone.kafka_client import no_stray_cancel, stop_sending, within
 from exchange.backbone.kafka_logging import quiet_client_logs
 from exchange.backbone.kafka_topics import TopicAdmin
@@ -101,6 +104,8 @@ class KafkaBackbone(Backbone):
         self.config = config
         self._claims = claims
         self._admin = TopicAdmin(config)
+        self._backlog = BacklogReader(config)
+        self._metrics = metrics.current()
         self._producer: AIOKafkaProducer | None = None
         self._consumers: set[KafkaConsumer] = set()
         self._publishing = 0
@@ -154,6 +159,7 @@ class KafkaBackbone(Backbone):
         if self._producer is not None:
             await within(self._producer.stop(), "the producer")
         await within(self._admin.close(), "the admin client")
+        await self._backlog.close()
         await self._claims.close()
 
     def _check_usable(self, action: str) -> AIOKafkaProducer:
@@ -169,6 +175,7 @@ class KafkaBackbone(Backbone):
         producer = self._check_usable("publish")
         self._publishing += 1
         self._idle.clear()
+        started = time.perf_counter()
         try:
             async with (
                 asyncio.timeout(self.config.publish_timeout_ms / 1000),
@@ -177,6 +184,7 @@ class KafkaBackbone(Backbone):
                 prepared = await self._prepare(records)
                 sent = [await self._send(producer, record) for record in prepared]
                 await asyncio.gather(*sent)
+            self._metrics.published("kafka", "publish", time.perf_counter() - started)
         except TimeoutError as exc:
             raise BackboneError(
                 f"Kafka did not acknowledge {len(records)} record(s) within "
@@ -228,6 +236,7 @@ class KafkaBackbone(Backbone):
         if not records:
             await consumer.commit(offsets)
             return
+        started = time.perf_counter()
         try:
             # Bounded: after a broker restart a transaction may wait for a coordinator that
             # never answers; the stage then starts over from its last commit.  No abort on
@@ -245,9 +254,10 @@ class KafkaBackbone(Backbone):
                 await asyncio.gather(*sent)
                 if offsets:
                     await producer.send_offsets_to_transaction(
-                        consumer.kafka_offsets(offsets), consumer.group
+                        await consumer.settled_offsets(offsets), consumer.group
                     )
                 await producer.commit_transaction()
+            self._metrics.published("kafka", "publish_and_commit", time.perf_counter() - started)
         except TimeoutError as exc:
             await consumer.drop_transactional_producer()
             raise BackboneError(
@@ -279,6 +289,18 @@ class KafkaBackbone(Backbone):
         consumer = KafkaConsumer(self, self.config.prefix + group, names)
         self._consumers.add(consumer)
         return consumer
+
+    async def backlog(self, group: str, topics: Sequence[str]) -> dict[str, int]:
+        self._check_usable("read the backlog")
+        wanted = list(dict.fromkeys(topics))
+        counts = await self._backlog.read(
+            self.config.prefix + group, [self.physical(topic) for topic in wanted]
+        )
+        return {topic: counts[self.physical(topic)] for topic in wanted}
+
+    async def probe(self) -> None:
+        self._check_usable("probe")
+        await self._backlog.probe()
 
     def forget(self, consumer: KafkaConsumer) -> None:
         self._consumers.discard(consumer)
@@ -416,7 +438,7 @@ class KafkaConsumer(Consumer):
         try:
             # Bounded: aiokafka retries a commit for as long as the coordinator is away.
             async with asyncio.timeout(timeout), no_stray_cancel(f"commit for {self.group!r}"):
-                await self._kafka.commit(self.kafka_offsets(offsets))
+                await self._kafka.commit(await self.settled_offsets(offsets))
         except TimeoutError as exc:
             raise BackboneError(
                 f"commit for group {self.group!r} did not complete within {timeout:g} s "
@@ -447,6 +469,26 @@ class KafkaConsumer(Consumer):
 
     def kafka_offsets(self, offsets: Mapping[TopicPartition, int]) -> dict[KafkaPartition, int]:
         return {self._partition(p): offset for p, offset in offsets.items()}
+
+    async def settled_offsets(
+        self, offsets: Mapping[TopicPartition, int]
+    ) -> dict[KafkaPartition, int]:
+        """The offsets to commit, moved past the transaction markers (and aborted records)
+        the client skipped after the last record handed out, when that record is the one
+        committed: otherwise a group that has caught up would show one record of backlog per
+        transaction end it read.  Nothing is skipped that was not read: the client's
+        position passes only records it returned and batches that are no records."""
+        settled = self.kafka_offsets(offsets)
+        for partition, offset in settled.items():
+            if self._handed_out.get(partition) != offset or partition not in self._owned:
+                continue
+            try:
+                position = await self._kafka.position(partition)
+            except KafkaError:  # no longer assigned: keep the offset as given
+                continue
+            if position > offset:
+                settled[partition] = position
+        return settled
 
     def _partition(self, position: TopicPartition) -> KafkaPartition:
         return KafkaPartition(self.backbone.physical(position.topic), position.partition)

@@ -17,9 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
 MessageStatus = Literal[
-    "accepted", "rejected", "routed", "delivering", "failed", "delivered", "dead_lettered"
+    "accepted",
+    "rejected",
+    "routed",
+    "delivering",
+    "failed",
+    "delivered",
+    "dead_lettered",
+    "discarded",
 ]
-DeliveryStatus = Literal["pending", "retrying", "failed", "delivered", "dead_lettered"]
+DeliveryStatus = Literal["pending", "retrying", "failed", "delivered", "dead_lettered", "discarded"]
 
 
 class ProblemItem(BaseModel):

@@ -42,6 +42,10 @@ OVER_CAP_GRACE = 1.0
 # Files the hub needs besides its client connections: store, backbone, deliveries, logs.
 FILES_FOR_THE_REST = 256
 WARN_EVERY = 10.0  # seconds between warnings that the cap is turning connections away
+# Set in a request's scope by a response that streams until the client leaves (the
+# console's live events): a stopping server closes its connection at once instead of
+# waiting out its graceful time-out for a response that never ends.
+ENDS_AT_SHUTDOWN = "exchange.ends_at_shutdown"
 
 
 BUSY = (
@@ -109,6 +113,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             deadline = min(deadline, OVER_CAP_GRACE)
             self._warn_refused()
         self._arm_header_timer(deadline)
+
+    def shutdown(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and cycle.scope.get(ENDS_AT_SHUTDOWN):
+            self.transport.close()  # the app sees the client gone; the browser reconnects
+            return
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()

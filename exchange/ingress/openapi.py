@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from swagger_ui_bundle import swagger_ui_path
 
 from exchange.envelope import ID_CHARACTERS, MAX_ID_LENGTH
 from exchange.ingress import answers
 from exchange.ingress.answers import ref
-from exchange.ingress.problems import PROBLEM
+from exchange.ingress.problems import PROBLEM, problem
 
 BEARER = "bearerAuth"
 XML_MEDIA_TYPES = ("application/xml", "text/xml", "application/*+xml")
@@ -29,7 +32,8 @@ ID_PATTERN = f"^{ID_CHARACTERS}$"  # what exchange.envelope.id_problem accepts
 DESCRIPTION = (
     "Departmental systems submit XML documents and follow them to every receiver. "
     "Authenticate with `Authorization: Bearer <key>` (`exchange keys create SENDER`); "
-    "the dead-letter operations need an operator key (`--operator`). Every refusal is "
+    "reading any sender's messages and the dead letters needs an operator or viewer key "
+    "(`--operator`, `--viewer`), replaying an operator key. Every refusal is "
     "`application/problem+json`: `detail` says what to do, `errors` lists each problem."
 )
 
@@ -184,7 +188,7 @@ SUBMIT = {
 
 MESSAGE = {
     "operationId": "getMessage",
-    "description": "With the sender's key, or an operator key.",
+    "description": "With the sender's key, or an operator or viewer key.",
     "security": SECURED,
     "parameters": [_path_id("hub_id", "The id from the 202 answer.")],
     "responses": {
@@ -202,7 +206,7 @@ NOT_OPERATOR = _problem("The key is not an operator key.")
 
 DEAD_LETTERS = {
     "operationId": "listDeadLetters",
-    "description": "Operator key. Newest first; follow next_cursor for the next page.",
+    "description": "Operator or viewer key. Newest first; follow next_cursor for the next page.",
     "security": SECURED,
     "parameters": [
         {
@@ -251,7 +255,7 @@ DEAD_LETTERS = {
             "cursor this hub did not hand out."
         ),
         "401": UNAUTHENTICATED,
-        "403": NOT_OPERATOR,
+        "403": _problem("The key is neither an operator's nor a viewer's."),
         "408": TIMEOUT,
         "431": HEADERS_TOO_LARGE,
         "503": UNAVAILABLE,
@@ -272,6 +276,7 @@ REPLAY = {
         "403": NOT_OPERATOR,
         "404": _problem("No dead letter has this id."),
         "408": TIMEOUT,
+        "409": _problem("An operator discarded this dead letter: it is not replayed."),
         "431": HEADERS_TOO_LARGE,
         "503": UNAVAILABLE,
     },
@@ -350,8 +355,46 @@ def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any
     return {name: schema for name, schema in schemas.items() if name in used}
 
 
+# Swagger UI's files, from the swagger-ui-bundle package: /docs works on a network with no
+# way out (no CDN), and the hub serves only the files the page loads.
+SWAGGER_UI = Path(str(swagger_ui_path))
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+# validatorUrl null: Swagger UI would otherwise ask an outside validator for a badge.
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+}});
+</script>
+</body>
+</html>
+"""
+
+
 def install(app: FastAPI) -> None:
-    """Serve the full document at /openapi.json (built once, at the first request)."""
+    """Serve the full document at /openapi.json (built once, at the first request), and
+    Swagger UI for it at /docs, with its assets at /docs/assets/."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -359,3 +402,14 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE.format(title=app.title))
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        media_type = DOCS_ASSETS.get(name)
+        if media_type is None:
+            return problem(404, "Not found", f"no /docs asset {name!r}; open /docs")
+        return FileResponse(SWAGGER_UI / name, media_type=media_type)

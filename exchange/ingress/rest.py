@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exchange import console
+from exchange import console, metrics
 from exchange.envelope import HEADERS as ENVELOPE
 from exchange.errors import (
     ExchangeError,
@@ -30,8 +30,10 @@ from exchange.hub import Hub
 from exchange.ingress import http_errors, openapi
 from exchange.ingress.paging import BadQuery, DeadLetterPage
 from exchange.ingress.problems import problem
+from exchange.ingress.readiness import readiness
+from exchange.metrics import scrape as metrics_endpoint
 from exchange.pipeline.intake import Submission
-from exchange.pipeline.replay import UnknownDeadLetter, replay
+from exchange.pipeline.replay import AlreadyDiscarded, UnknownDeadLetter, replay
 from exchange.store import BadCursor, Identity, dead_letter_cursor
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ async def read_body(headers: Headers, stream: AsyncIterator[bytes], limit: int) 
 
 async def submit_message(hub: Hub, headers: Headers, stream: AsyncIterator[bytes]) -> Response:
     """POST /v1/messages: the answer for one submission, refusals included."""
+    handed_over = False  # refusals from here on are the intake's, counted there
     try:
         key = bearer_key(headers)
         if key is None:  # who comes before what: 401 before 415/413
@@ -92,6 +95,7 @@ async def submit_message(hub: Hub, headers: Headers, stream: AsyncIterator[bytes
                 "with 'Content-Type: application/xml'"
             )
         body = await read_body(headers, stream, hub.settings.max_message_bytes)
+        handed_over = True
         answer = await hub.intake.submit(
             Submission(
                 body=body,
@@ -105,6 +109,8 @@ async def submit_message(hub: Hub, headers: Headers, stream: AsyncIterator[bytes
             )
         )
     except RejectedMessage as exc:
+        if not handed_over:
+            metrics.current().rejected("", exc.status, exc.title)
         return _rejection(exc)
     except ExchangeError as exc:
         return _unavailable(exc)
@@ -165,6 +171,9 @@ def create_app(hub: Hub) -> FastAPI:
         # The hub records its own trace; FastAPI's OpenTelemetry hooks cost ~7% of the
         # front door's time per request (looking up global providers) for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # /docs is served by openapi.install from local assets: FastAPI's loads a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(RejectedMessage)
@@ -182,6 +191,15 @@ def create_app(hub: Hub) -> FastAPI:
         identity = await identify(request)
         if not identity.is_operator:
             raise Forbidden("this needs an operator key (exchange keys create NAME --operator)")
+        return identity
+
+    async def reader(request: Request) -> Identity:
+        identity = await identify(request)
+        if not identity.reads_any:
+            raise Forbidden(
+                "this needs an operator or viewer key (exchange keys create NAME --operator "
+                "or --viewer)"
+            )
         return identity
 
     @app.post(
@@ -210,7 +228,7 @@ def create_app(hub: Hub) -> FastAPI:
                 "Not found",
                 f"no message {hub_id!r}; use the id from the 202 answer",
             )
-        if not identity.is_operator and found["sender"] != identity.sender:
+        if not identity.reads_any and found["sender"] != identity.sender:
             return problem(403, "Forbidden", "this message was sent by another sender")
         return JSONResponse(found)
 
@@ -218,7 +236,8 @@ def create_app(hub: Hub) -> FastAPI:
     async def dead_letters(request: Request) -> JSONResponse:
         # Parameters are read here, after the key is checked (who before what), rather
         # than by FastAPI, which would judge them before anyone is authenticated.
-        await operator(request)
+        # Viewers may read the list; only operators replay.
+        await reader(request)
         try:
             page = DeadLetterPage.from_query(request.query_params)
             rows = await hub.store.queries.dead_letters(
@@ -234,11 +253,18 @@ def create_app(hub: Hub) -> FastAPI:
 
     @app.post("/v1/dead-letters/{dead_letter_id}/replay", summary="Replay a dead letter")
     async def replay_one(dead_letter_id: str, request: Request) -> JSONResponse:
-        await operator(request)
+        identity = await operator(request)
         try:
-            result = await replay(dead_letter_id, queries=hub.store.queries, backbone=hub.backbone)
+            result = await replay(
+                dead_letter_id,
+                queries=hub.store.queries,
+                backbone=hub.backbone,
+                by=identity.sender,
+            )
         except UnknownDeadLetter as exc:
             return problem(404, "Not found", str(exc))
+        except AlreadyDiscarded as exc:
+            return problem(409, "Conflict", str(exc))
         return JSONResponse(result, status_code=202)
 
     @app.get("/healthz", summary="Liveness and the messages in flight")
@@ -258,11 +284,23 @@ def create_app(hub: Hub) -> FastAPI:
             }
         )
 
+    # For probes, not for generated clients: outside the OpenAPI contract, as /metrics.
+    @app.get(
+        "/readyz",
+        summary="Readiness: the backbone and the store are reachable",
+        include_in_schema=False,
+    )
+    async def readyz() -> JSONResponse:
+        # Liveness is /healthz; this one says whether messages can be taken now.
+        ready, body = await readiness(hub)
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     @app.exception_handler(ExchangeError)
     async def failure(_: Request, exc: ExchangeError) -> Response:
         return _unavailable(exc)
 
     http_errors.install(app)
+    metrics_endpoint.install(app, hub)
     openapi.install(app)
     console.mount(app, hub)
     return app

@@ -193,7 +193,7 @@ class SoapFrontDoor:
         found = await self._hub.intake.message(hub_id)
         if found is None:
             raise NotFound(f"no message {hub_id!r}; use the id from the Submit receipt")
-        if not identity.is_operator and found["sender"] != identity.sender:
+        if not identity.reads_any and found["sender"] != identity.sender:
             raise Forbidden("this message was sent by another sender")
         return service.response(request.version.name, service.GET_STATUS, _status(found))
 

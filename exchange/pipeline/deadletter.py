@@ -8,10 +8,12 @@ where operators list and replay it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
+from exchange import metrics
 from exchange.backbone.base import Record
 from exchange.backbone.topics import DEAD_LETTERS
 from exchange.envelope import Envelope, utc_now
@@ -19,6 +21,8 @@ from exchange.pipeline.events import publishable
 from exchange.records import headers as h
 from exchange.records.events import DeadLettered
 from exchange.store import DeadLetter
+
+log = logging.getLogger(__name__)
 
 
 def dead_letter(
@@ -59,6 +63,21 @@ def dead_letter(
         dead_letter=dead_id,
         endpoint=endpoint or None,
         attempt=attempt,
+        sender=envelope.sender,  # for the traffic aggregates
+        message_type=envelope.message_type,
+        route=headers.get(h.ROUTE) or None,
+    )
+    metrics.current().dead_lettered(
+        stage, envelope.sender, envelope.message_type, event.route or "", endpoint or ""
+    )
+    # rare, and what an operator must act on: worth a line of its own
+    log.warning(
+        "dead-lettered %s at %s%s: %s",
+        envelope.id,
+        stage,
+        f" for {endpoint}" if endpoint else "",
+        reason[:500],
+        extra={"hub_id": envelope.id},
     )
     return [record, publishable(event)]
 

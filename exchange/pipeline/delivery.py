@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from exchange import logs, metrics
 from exchange.backbone.base import (
     Backbone,
     ConsumedRecord,
@@ -49,7 +50,7 @@ from exchange.egress import (
     Receipt,
     retry_delay,
 )
-from exchange.envelope import Envelope
+from exchange.envelope import HEADERS, Envelope, utc_now
 from exchange.errors import ConfigError, DeliveryError
 from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.events import publishable
@@ -57,7 +58,7 @@ from exchange.pipeline.offsets import OffsetTracker
 from exchange.pipeline.ordering import CorrelationOrder, Ticket
 from exchange.pipeline.restart import run_until_stopped
 from exchange.records import headers as h
-from exchange.records.events import Delivered, Failed
+from exchange.records.events import BreakerChanged, Delivered, Failed
 from exchange.routing.model import BreakerPolicy, Endpoint
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,15 @@ class EndpointDelivery:
         self._breaker_closed.set()
         self._open_since: float | None = None  # wall time the breaker opened after a success
         self._last_error: str | None = None  # the endpoint's latest retriable failure
+        # The breaker state last published (BreakerChanged): the console, in another
+        # process, learns of a change only from the events topic.
+        self._breaker_reported: BreakerState | None = None
         self._sending = asyncio.Semaphore(concurrency)
         self._outputs: list[Record] = []
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._wake = asyncio.Event()
         self._order = CorrelationOrder()
+        self._metrics = metrics.current()
 
     async def run(self, stop: asyncio.Event) -> None:
         topics = [delivery_topic(self.endpoint), retry_topic(self.endpoint)]
@@ -112,6 +117,7 @@ class EndpointDelivery:
         tasks: set[asyncio.Task[None]] = set()
         held = self._concurrency * HELD_PER_SLOT
         retries = retry_topic(self.endpoint)
+        self._note_breaker()  # a fresh breaker is closed, whatever an earlier process said
         try:
             while not stop.is_set():
                 if len(tasks) >= held:  # enough on hand: wait for one to finish
@@ -146,6 +152,7 @@ class EndpointDelivery:
         self, record: ConsumedRecord, tracker: OffsetTracker, ticket: Ticket
     ) -> None:
         # Cancelled (the worker is stopping): not finished, so never committed; it comes again.
+        logs.hub_id.set(record.headers.get(HEADERS["id"]))  # this task's log lines name it
         try:
             await ticket.turn()
             generation = self._order.forward_as(ticket)
@@ -222,24 +229,36 @@ class EndpointDelivery:
                 return give_up(self._unreachable(endpoint), attempt - 1)
             async with self._sending:
                 if self._breaker.allow():
+                    sent_at = time.perf_counter()
                     outcome = await self._send(outbound)
+                    took = time.perf_counter() - sent_at
                     break
             # Another delivery holds the half-open trial, or the breaker opened meanwhile.
         if isinstance(outcome, Receipt):
             self._succeeded()
+            now = utc_now()
             delivered = Delivered(
                 id=envelope.id,
+                at=now,
                 attempt=attempt,
                 status=outcome.status,
                 elapsed_ms=round(outcome.elapsed * 1000, 2),
                 endpoint=self.endpoint,
                 route=route,
                 adapters=adapters,
+                sender=envelope.sender,
+                message_type=envelope.message_type,
+                e2e_ms=_since_accepted(envelope, now),
+            )
+            e2e = None if delivered.e2e_ms is None else delivered.e2e_ms / 1000
+            self._metrics.delivered(
+                envelope.sender, envelope.message_type, route, self.endpoint, took, e2e
             )
             return [publishable(delivered)]
         retriable = isinstance(outcome, DeliveryError) and outcome.retriable
         status = outcome.status if isinstance(outcome, DeliveryError) else None
         detail = getattr(outcome, "detail", str(outcome))
+        self._metrics.failed(envelope.sender, envelope.message_type, route, self.endpoint, took)
         if retriable:
             self._failed(detail)
         else:
@@ -266,6 +285,8 @@ class EndpointDelivery:
                 endpoint=self.endpoint,
                 route=route,
                 adapters=adapters,
+                sender=envelope.sender,
+                message_type=envelope.message_type,
             )
         )
         if why is not None:
@@ -302,18 +323,36 @@ class EndpointDelivery:
             self._breaker_closed.clear()  # the breaker says wait: no success closed it since
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._breaker_closed.wait(), min(pause, remaining))
+        if self._breaker_reported is not BreakerState.CLOSED:
+            self._note_breaker()  # the cool-down may have ended: half-open
         return True
 
     def _succeeded(self) -> None:
         self._breaker.record_success()
         self._open_since = None
         self._breaker_closed.set()
+        if self._breaker_reported is not BreakerState.CLOSED:
+            self._note_breaker()
 
     def _failed(self, detail: str) -> None:
         self._last_error = detail
         self._breaker.record_failure()
         if self._open_since is None and self._breaker.state is not BreakerState.CLOSED:
             self._open_since = time.time()
+        self._note_breaker()
+
+    def _note_breaker(self) -> None:
+        """Publish the breaker's state with the next write if it changed since the last."""
+        state = self._breaker.state
+        if state is self._breaker_reported:
+            return
+        self._breaker_reported = state
+        self._metrics.breaker(self.endpoint, state.value)
+        change = BreakerChanged.of(
+            self.endpoint, state.value, self._breaker.consecutive_failures, self._last_error
+        )
+        self._outputs.append(publishable(change))
+        self._wake.set()
 
     def _unreachable(self, endpoint: Endpoint) -> str:
         """Why a delivery that waited for the open breaker until its max age is given up."""
@@ -403,6 +442,17 @@ def _duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.3g} s"
+
+
+def _since_accepted(envelope: Envelope, now: datetime) -> float | None:
+    """Milliseconds from the front door's acceptance (the envelope's creation) to ``now``."""
+    try:
+        created = datetime.fromisoformat(envelope.created_at)
+    except ValueError:
+        return None
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return round((now - created).total_seconds() * 1000, 2)
 
 
 def _tries(count: int) -> str:

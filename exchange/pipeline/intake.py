@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from exchange import xml
+from exchange import logs, metrics, xml
 from exchange.backbone.base import Backbone, Record
 from exchange.backbone.topics import INBOUND
 from exchange.catalog import Catalog
@@ -132,13 +132,26 @@ class Intake:
         )
         self._inflight: dict[str, asyncio.Future[Accepted]] = {}
         self._summaries = Coalescer(queries.message_summaries)
+        self._metrics = metrics.current()
 
     async def submit(self, submission: Submission) -> Accepted:
-        sender = await self._authenticate(submission)
+        started = time.perf_counter()
+        try:
+            sender = await self._authenticate(submission)
+        except RejectedMessage as exc:
+            self._metrics.rejected("", exc.status, exc.title)
+            raise
+        try:
+            return await self._submit_as(sender, submission, started)
+        except RejectedMessage as exc:
+            self._metrics.rejected(sender, exc.status, exc.title)
+            raise
+
+    async def _submit_as(self, sender: str, submission: Submission, started: float) -> Accepted:
         _check_id("message id", submission.message_id)
         _check_id("correlation id", submission.correlation_id)
         if submission.message_id is None:
-            return await self._accept(sender, submission)
+            return await self._accept(sender, submission, started)
         hub_id = hub_id_for(sender, submission.message_id)
         first = await self._first_answer(hub_id)
         if first is not None:
@@ -149,7 +162,7 @@ class Intake:
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._inflight[hub_id] = future
         try:
-            answer = await self._accept(sender, submission)
+            answer = await self._accept(sender, submission, started)
             future.set_result(answer)
             return answer
         except BaseException as exc:
@@ -192,7 +205,7 @@ class Intake:
             duplicate=True,
         )
 
-    async def _accept(self, sender: str, submission: Submission) -> Accepted:
+    async def _accept(self, sender: str, submission: Submission, started: float) -> Accepted:
         settings = self._settings
         tree = xml.parse(
             submission.body,
@@ -211,6 +224,9 @@ class Intake:
             correlation_id=submission.correlation_id,
             schema_version=schema.version,
         )
+        # this request's log lines from here on name the message
+        logs.stage.set("intake")
+        logs.hub_id.set(envelope.id)
         try:
             if schema.qname != root_type:
                 raise UnknownMessageType(
@@ -250,11 +266,18 @@ class Intake:
             [
                 inbound,
                 publishable(
-                    ev.Accepted.of(envelope, size=len(submission.body), via=submission.via)
+                    ev.Accepted.of(
+                        envelope,
+                        size=len(submission.body),
+                        via=submission.via,
+                        # the front door's own time, for the console's ingress latency
+                        ingress_ms=round((time.perf_counter() - started) * 1000, 3),
+                    )
                 ),
             ]
         )
         answer = Accepted(envelope.id, envelope.message_id, envelope.correlation_id)
+        self._metrics.accepted(sender, schema.name, time.perf_counter() - started)
         self._remember(_Remembered(answer, envelope, len(submission.body), time.monotonic()))
         return answer
 

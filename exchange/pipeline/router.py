@@ -17,12 +17,12 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from exchange import xml
+from exchange import logs, xml
 from exchange.adapters import translate_chain
 from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
 from exchange.backbone.topics import INBOUND, delivery_topic
 from exchange.catalog import Catalog
-from exchange.envelope import Envelope
+from exchange.envelope import HEADERS, Envelope
 from exchange.errors import ExchangeError, TranslationError
 from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.events import publishable
@@ -57,6 +57,8 @@ class Router:
             await consumer.close()
 
     def _route_safely(self, record: ConsumedRecord) -> list[Record]:
+        # log lines about this message carry its id (exchange.logs)
+        token = logs.hub_id.set(record.headers.get(HEADERS["id"]))
         try:
             return self.route(record)
         except Exception as exc:
@@ -71,6 +73,8 @@ class Router:
                 replay_topic=INBOUND,
                 headers=headers,
             )
+        finally:
+            logs.hub_id.reset(token)
 
     def route(self, record: ConsumedRecord) -> list[Record]:
         """Records to publish for one inbound message (deliveries, dead letters, events)."""

@@ -85,10 +85,13 @@ class Accepted(_Arrival):
     kind = EventKind.ACCEPTED
     size: int  # bytes of the document as the sender sent it
     via: str  # the front door: "rest" or "soap"
+    ingress_ms: float | None = _absent_if_none()  # the front door's time, receipt to accepted
 
     @classmethod
-    def of(cls, envelope: Envelope, *, size: int, via: str) -> Accepted:
-        return cls(id=envelope.id, **_arrival(envelope), size=size, via=via)
+    def of(
+        cls, envelope: Envelope, *, size: int, via: str, ingress_ms: float | None = None
+    ) -> Accepted:
+        return cls(id=envelope.id, **_arrival(envelope), size=size, via=via, ingress_ms=ingress_ms)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -118,6 +121,11 @@ class Delivered(Event):
     endpoint: str
     route: str
     adapters: tuple[str, ...]
+    # For the traffic aggregates (exchange/store/traffic.py), carried so that the indexer
+    # need not look the message up: who sent what, and how long since it was accepted.
+    sender: str | None = _absent_if_none()
+    message_type: str | None = _absent_if_none()
+    e2e_ms: float | None = _absent_if_none()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -130,6 +138,8 @@ class Failed(Event):
     endpoint: str
     route: str
     adapters: tuple[str, ...]
+    sender: str | None = _absent_if_none()  # as on Delivered
+    message_type: str | None = _absent_if_none()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -140,6 +150,9 @@ class DeadLettered(Event):
     dead_letter: str  # the dead letter's id
     endpoint: str | None = _absent_if_none()  # None: the router gave up on the whole message
     attempt: int | None = _absent_if_none()  # the last try made, if it was a delivery's
+    sender: str | None = _absent_if_none()  # as on Delivered
+    message_type: str | None = _absent_if_none()
+    route: str | None = _absent_if_none()  # the route of a delivery's copy, as on Delivered
 
 
 @dataclass(slots=True, kw_only=True)
@@ -148,6 +161,45 @@ class Replayed(Event):
     dead_letter: str
     topic: str  # where the replay published the message again
     endpoint: str | None = _absent_if_none()
+    by: str | None = _absent_if_none()  # who: the operator's name (sender code of the key)
+
+
+@dataclass(slots=True, kw_only=True)
+class Discarded(Event):
+    """An operator gave up on a dead letter for good: kept for the record, never replayed."""
+
+    kind = EventKind.DISCARDED
+    dead_letter: str
+    by: str  # the operator's name (sender code of the key)
+    reason: str  # why, in the operator's words
+    endpoint: str | None = _absent_if_none()  # None: the router's dead letter
+
+
+@dataclass(slots=True, kw_only=True)
+class BreakerChanged(Event):
+    """An endpoint's circuit breaker changed state (or its delivery started: closed).
+
+    Not about a message: ``id`` is ``breaker:<endpoint>`` (the events topic's key, so one
+    endpoint's changes stay in order) and the store keeps the latest per endpoint, not a
+    trace step.  The breaker lives in the delivery process; this is how the console, in the
+    front door's, learns of it.
+    """
+
+    kind = EventKind.BREAKER
+    endpoint: str
+    state: str  # "closed", "open" or "half-open"
+    failures: int  # retriable failures in a row
+    last_error: str | None = _absent_if_none()
+
+    @classmethod
+    def of(cls, endpoint: str, state: str, failures: int, last_error: str | None) -> BreakerChanged:
+        return cls(
+            id=f"breaker:{endpoint}",
+            endpoint=endpoint,
+            state=state,
+            failures=failures,
+            last_error=last_error,
+        )
 
 
 def _arrival(envelope: Envelope) -> dict[str, Any]:
@@ -161,7 +213,18 @@ def _arrival(envelope: Envelope) -> dict[str, Any]:
 
 
 KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Accepted, Rejected, Routed, Delivered, Failed, DeadLettered, Replayed)
+    cls.kind: cls
+    for cls in (
+        Accepted,
+        Rejected,
+        Routed,
+        Delivered,
+        Failed,
+        DeadLettered,
+        Replayed,
+        Discarded,
+        BreakerChanged,
+    )
 }
 
 

@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     FAILED = "failed"  # a try to deliver one copy failed (retried or not)
     DEAD_LETTERED = "dead_lettered"  # the hub gave up on a copy, or on the whole message
     REPLAYED = "replayed"  # an operator put a dead letter back
+    DISCARDED = "discarded"  # an operator gave up on a dead letter for good, with a reason
+    BREAKER = "breaker"  # an endpoint's circuit breaker changed state (not about a message)
 
 
 class MessageStatus(StrEnum):
@@ -32,6 +34,9 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # a delivery failed and waits for its retry
     DELIVERED = "delivered"  # every delivery taken
     DEAD_LETTERED = "dead_lettered"  # a delivery, or the routing, was given up
+    # Every delivery delivered or discarded (at least one discarded: an operator gave up on
+    # its dead letter), or the routing's dead letter discarded: finished, not delivered.
+    DISCARDED = "discarded"
 
 
 class DeliveryStatus(StrEnum):
@@ -42,3 +47,4 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # a try failed and none follows (the dead letter comes with it)
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
+    DISCARDED = "discarded"  # its dead letter was discarded by an operator

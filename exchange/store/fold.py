@@ -16,8 +16,10 @@ from typing import Any
 
 from exchange.records.events import (
     Accepted,
+    BreakerChanged,
     DeadLettered,
     Delivered,
+    Discarded,
     Event,
     Failed,
     Rejected,
@@ -44,7 +46,11 @@ def message_status(delivery_statuses: Iterable[str]) -> MessageStatus | None:
         return MessageStatus.FAILED
     if statuses == {DeliveryStatus.DELIVERED}:
         return MessageStatus.DELIVERED
-    if DeliveryStatus.DELIVERED in statuses:
+    # A discarded copy is finished as a delivered one is: nothing more will happen to it.
+    finished = {DeliveryStatus.DELIVERED, DeliveryStatus.DISCARDED}
+    if statuses <= finished:
+        return MessageStatus.DISCARDED
+    if statuses & finished:
         return MessageStatus.DELIVERING
     return MessageStatus.ROUTED
 
@@ -65,6 +71,8 @@ class Batch:
     # Deliveries whose only news is a dead letter, which says nothing about attempts:
     # the stored row keeps its attempts and HTTP status.
     status_only: set[tuple[str, str]] = field(default_factory=set)
+    # Each endpoint's latest breaker change of the batch (not a step of any message).
+    breakers: dict[str, BreakerChanged] = field(default_factory=dict)
 
     @property
     def touched(self) -> set[str]:
@@ -110,12 +118,27 @@ def _from_deliveries(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# Fields delivery events carry for the traffic aggregates (exchange/store/traffic.py),
+# not shown in the trace.
+_FOR_TRAFFIC_ONLY: dict[type[Event], tuple[str, ...]] = {
+    Accepted: ("ingress_ms",),
+    Delivered: ("sender", "message_type", "e2e_ms"),
+    Failed: ("sender", "message_type"),
+    DeadLettered: ("sender", "message_type", "route"),
+}
+
+
 def fold(events: Sequence[Event]) -> Batch:
     batch = Batch()
     for event in events:
+        if isinstance(event, BreakerChanged):
+            batch.breakers[event.endpoint] = event
+            continue
         message, at = event.id, event.at
         detail = fields_of(event)  # what the step shows besides its columns
         endpoint = detail.pop("endpoint", None)
+        for name in _FOR_TRAFFIC_ONLY.get(type(event), ()):  # the store's rows say them
+            detail.pop(name, None)
         batch.steps.append(
             {
                 "message": message,
@@ -154,7 +177,10 @@ def fold(events: Sequence[Event]) -> Batch:
                 )
                 batch.status_only.discard(key)
             batch.updates[message] = {"status": MessageStatus.ROUTED, "updated_at": at}
-        elif isinstance(event, Delivered | Failed | DeadLettered | Replayed) and event.endpoint:
+        elif (
+            isinstance(event, Delivered | Failed | DeadLettered | Replayed | Discarded)
+            and event.endpoint
+        ):
             _fold_delivery(batch, event, event.endpoint)
         elif isinstance(event, DeadLettered):  # the router gave up on the whole message
             batch.updates[message] = {
@@ -168,11 +194,23 @@ def fold(events: Sequence[Event]) -> Batch:
                 "updated_at": at,
                 "last_error": None,
             }
+        elif isinstance(event, Discarded):  # ... or gave up on it for good
+            batch.updates[message] = {
+                "status": MessageStatus.DISCARDED,
+                "updated_at": at,
+                "last_error": _discarded(event),
+            }
     return batch
 
 
+def _discarded(event: Discarded) -> str:
+    return f"discarded by {event.by}: {event.reason}"
+
+
 def _fold_delivery(
-    batch: Batch, event: Delivered | Failed | DeadLettered | Replayed, endpoint: str
+    batch: Batch,
+    event: Delivered | Failed | DeadLettered | Replayed | Discarded,
+    endpoint: str,
 ) -> None:
     key = (event.id, endpoint)
     earlier = batch.deliveries.get(key)
@@ -195,6 +233,10 @@ def _fold_delivery(
         )
     elif isinstance(event, Replayed):
         row = _delivery(event.id, endpoint, DeliveryStatus.PENDING, event.at)
+    elif isinstance(event, Discarded):
+        row = _delivery(
+            event.id, endpoint, DeliveryStatus.DISCARDED, event.at, error=_discarded(event)
+        )
     else:
         row = _delivery(
             event.id,
@@ -207,7 +249,7 @@ def _fold_delivery(
     if earlier is not None and not isinstance(event, Delivered | Failed):
         # A dead letter or a replay does not say the route: the router's row does.
         row["route"], row["adapters"] = earlier["route"], earlier["adapters"]
-    if isinstance(event, DeadLettered):
+    if isinstance(event, DeadLettered | Discarded):
         if earlier is not None:  # a dead letter says nothing of the tries: keep the row's
             row["attempts"] = earlier["attempts"]
             row["http_status"] = earlier["http_status"]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.records.events import Event
 from exchange.records.status import DeliveryStatus, MessageStatus
+from exchange.store import endpoints, traffic
 from exchange.store.fold import Batch, fold, message_status
 from exchange.store.models import (
     DeadLetterRow,
@@ -89,7 +90,14 @@ def _status_from_deliveries() -> dict[str, ColumnElement[Any]]:
         (count(DeliveryStatus.DEAD_LETTERED) > 0, MessageStatus.DEAD_LETTERED.value),
         (count(DeliveryStatus.RETRYING) > 0, MessageStatus.FAILED.value),
         (count(DeliveryStatus.DELIVERED) == func.count(), MessageStatus.DELIVERED.value),
-        (count(DeliveryStatus.DELIVERED) > 0, MessageStatus.DELIVERING.value),
+        (
+            count(DeliveryStatus.DELIVERED) + count(DeliveryStatus.DISCARDED) == func.count(),
+            MessageStatus.DISCARDED.value,
+        ),
+        (
+            count(DeliveryStatus.DELIVERED) + count(DeliveryStatus.DISCARDED) > 0,
+            MessageStatus.DELIVERING.value,
+        ),
         else_=MessageStatus.ROUTED.value,
     )
     return {
@@ -149,15 +157,24 @@ class Indexer:
 
     async def apply(self, events: Sequence[Event], dead_letters: Sequence[DeadLetter]) -> None:
         batch = fold(events)
+        counted = traffic.TrafficFold()
+        counted.add(events)
+        traffic_rows = counted.rows()
 
         async def write(connection: AsyncConnection) -> None:
             await self._write(connection, batch)
+            # The aggregates and breaker states in the same transaction as the steps.
+            await traffic.write(connection, traffic_rows, self._statement("traffic"))
+            if batch.breakers:
+                await connection.execute(
+                    self._statement("endpoint_state"), endpoints.state_rows(batch.breakers)
+                )
             if dead_letters:
                 await connection.execute(
                     self._statement("dead_letters"), [_dead_letter_row(d) for d in dead_letters]
                 )
 
-        if batch.steps or dead_letters:
+        if batch.steps or dead_letters or traffic_rows or batch.breakers:
             await self._run(write)
 
     async def set_aside(self, failures: Sequence[IndexFailure]) -> None:
@@ -242,6 +259,10 @@ class Indexer:
                 index_elements=["message", "endpoint"],
                 set_={c: getattr(stmt.excluded, c) for c in columns},
             )
+        if name == "traffic":
+            return traffic.upsert_statement(self._engine.dialect.name)
+        if name == "endpoint_state":
+            return endpoints.upsert_statement(self._engine.dialect.name)
         if name == "dead_letters":
             return self._module.insert(_table(DeadLetterRow)).on_conflict_do_nothing(
                 index_elements=["id"]

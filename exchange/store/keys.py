@@ -34,7 +34,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-ROLES = ("sender", "operator")
+# "sender": submits and follows its own messages; "operator": also reads any message and
+# acts (replays); "viewer": reads any message and the console, but may not act.
+ROLES = ("sender", "operator", "viewer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,13 @@ class Identity:
 
     @property
     def is_operator(self) -> bool:
+        """May act: replay, discard."""
         return self.role == "operator"
+
+    @property
+    def reads_any(self) -> bool:
+        """May read every sender's messages and the dead letters (operators and viewers)."""
+        return self.role in ("operator", "viewer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +163,19 @@ class KeyStore:
         async with self._sessions() as session:
             rows = await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))
             return [KeyInfo(r.id, r.sender, r.role, r.created_at, r.revoked_at) for r in rows]
+
+    async def active(self, key: str) -> KeyInfo | None:
+        """The key's record if it exists and is not revoked, read from the store (not the
+        cache): for signing in, which needs the key's id and must see a revoke at once."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(ApiKeyRow).where(
+                    ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+        if row is None:
+            return None
+        return KeyInfo(row.id, row.sender, row.role, row.created_at, row.revoked_at)
 
     async def revoke(self, key_id_or_sender: str) -> int:
         """Revoke one key by id, or every key of a sender; returns how many were revoked."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from exchange.envelope import utc_now
+from exchange.store.dead_letters import (
+    BadCursor,
+    DeadLetterFilter,
+    DeadLetters,
+    dead_letter_cursor,
+)
 from exchange.store.index import DeadLetter
 from exchange.store.models import (
-    DeadLetterRow,
     DeliveryRow,
     IndexFailureRow,
     MessageRow,
@@ -26,32 +29,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-class BadCursor(ValueError):
-    """A paging cursor that this store did not hand out."""
-
-
-def dead_letter_cursor(row: dict[str, Any]) -> str:
-    """The cursor of the page that follows ``row`` (a row ``Queries.dead_letters`` listed)."""
-    raw = f"{row['created_at']}|{row['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, row_id = raw.split("|", 1)
-        parsed = datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadCursor(
-            f"cursor {cursor[:40]!r} is not one this hub handed out; "
-            "use the next_cursor of the previous page"
-        ) from exc
-    return parsed, row_id
-
-
 class Queries:
     def __init__(self, sessions: async_sessionmaker[Any]) -> None:
         self._sessions = sessions
+        self.dead = DeadLetters(sessions)  # filters, counts, replays and discards
 
     async def message(self, hub_id: str) -> dict[str, Any] | None:
         """The message's status, every step in order, and one record per destination."""
@@ -133,59 +114,23 @@ class Queries:
         limit: int = 100,
         after: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Dead letters, newest first; ``after`` is the ``cursor`` of the last one a page
-        showed (keyset paging: stable while new dead letters arrive)."""
-        table = DeadLetterRow
-        query = select(table).order_by(table.created_at.desc(), table.id.desc()).limit(limit)
-        if not include_replayed:
-            query = query.where(table.replayed_at.is_(None))
-        if endpoint is not None:
-            query = query.where(table.endpoint == endpoint)
-        if after is not None:
-            at, last_id = _read_cursor(after)
-            query = query.where(
-                (table.created_at < at) | ((table.created_at == at) & (table.id < last_id))
-            )
-        async with self._sessions() as session:
-            rows = await session.scalars(query)
-            return [
-                {
-                    "id": r.id,
-                    "message": r.message,
-                    "stage": r.stage,
-                    "endpoint": r.endpoint,
-                    "reason": r.reason,
-                    "created_at": _iso(r.created_at),
-                    "replayed_at": _iso(r.replayed_at),
-                    "replay_count": r.replay_count,
-                }
-                for r in rows
-            ]
+        """Dead letters, newest first, as ``GET /v1/dead-letters`` lists them (discarded
+        ones left out); ``after`` is the ``cursor`` of the last one a page showed."""
+        rows = await self.dead.page(
+            DeadLetterFilter(endpoint=endpoint, include_replayed=include_replayed),
+            limit=limit,
+            after=after,
+        )
+        for row in rows:
+            del row["discarded"]
+        return rows
 
     async def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
-        async with self._sessions() as session:
-            r = await session.get(DeadLetterRow, dead_letter_id)
-            if r is None:
-                return None
-            return DeadLetter(
-                id=r.id,
-                message=r.message,
-                stage=r.stage,
-                endpoint=r.endpoint,
-                reason=r.reason,
-                topic=r.topic,
-                headers=json.loads(r.headers),
-                payload=r.payload,
-                created_at=r.created_at,
-            )
+        found = await self.dead.load([dead_letter_id])
+        return found[0] if found else None
 
     async def mark_replayed(self, dead_letter_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(DeadLetterRow)
-                .where(DeadLetterRow.id == dead_letter_id)
-                .values(replayed_at=utc_now(), replay_count=DeadLetterRow.replay_count + 1)
-            )
+        await self.dead.mark_replayed([dead_letter_id])
 
     async def index_failures(self) -> int:
         """How many records the indexer had to set aside (each one logged as an error)."""
@@ -199,3 +144,6 @@ class Queries:
                 select(MessageRow.status, func.count()).group_by(MessageRow.status)
             )
             return {status: count for status, count in rows}
+
+
+__all__ = ["BadCursor", "DeadLetterFilter", "Queries", "dead_letter_cursor"]

@@ -8,7 +8,9 @@ destination for every message ever sent, and grows without bound.  A pass, every
   older than the retention, with their steps, deliveries and replayed dead letters;
 - dead letters replayed before the cut-off (their message may still be here, in flight
   again or dead-lettered anew);
-- index failures set aside before the cut-off.
+- index failures set aside before the cut-off;
+- the traffic aggregates and backlog samples each grain no longer keeps (their own
+  retention, exchange/store/traffic.py ``KEEP_SECONDS``, whatever ``store_retention_ms``).
 
 A dead letter not replayed is never deleted, whatever its age, nor is the message behind it:
 an operator still has to decide about it.  Messages in flight are not final and stay.
@@ -37,9 +39,11 @@ from sqlalchemy.sql.dml import ReturningDelete
 from exchange.envelope import utc_now
 from exchange.errors import ConfigError
 from exchange.records.status import MessageStatus
+from exchange.store import traffic
 from exchange.store.models import (
     DeadLetterRow,
     DeliveryRow,
+    DocumentRow,
     IndexFailureRow,
     MessageRow,
     StepRow,
@@ -67,6 +71,7 @@ _STEPS = _table(StepRow)
 _DELIVERIES = _table(DeliveryRow)
 _DEAD_LETTERS = _table(DeadLetterRow)
 _INDEX_FAILURES = _table(IndexFailureRow)
+_DOCUMENTS = _table(DocumentRow)
 
 
 @dataclass(slots=True)
@@ -78,6 +83,8 @@ class Swept:
     deliveries: int = 0
     dead_letters: int = 0
     index_failures: int = 0
+    traffic: int = 0  # rows of the traffic aggregates and backlog samples
+    documents: int = 0  # of the messages deleted (younger ones: document_retention.py)
 
     @property
     def total(self) -> int:
@@ -200,6 +207,7 @@ class StoreRetention:
         swept.index_failures += await self._in_batches(
             _oldest(failures, "seq", failures.c.at < cutoff, self._batch), stopping
         )
+        swept.traffic += await traffic.sweep(self._engine, now or utc_now(), stopping)
         return swept
 
     async def _messages(
@@ -217,6 +225,10 @@ class StoreRetention:
             delete(_DELIVERIES).where(_DELIVERIES.c.message.in_(ids))
         )
         swept.deliveries += deliveries.rowcount
+        documents = await connection.execute(
+            delete(_DOCUMENTS).where(_DOCUMENTS.c.message.in_(ids))
+        )
+        swept.documents += documents.rowcount
         # Only replayed ones can be left: the message was not taken if one waited.
         dead = await connection.execute(
             delete(_DEAD_LETTERS).where(

@@ -100,6 +100,19 @@ class BackboneSuite:
     async def publish_values(backbone: Backbone, topic: str, values: Sequence[bytes]) -> None:
         await backbone.publish([Record(topic, value) for value in values])
 
+    @staticmethod
+    async def backlog_settles(
+        backbone: Backbone, group: str, topics: Sequence[str], expected: dict[str, int]
+    ) -> bool:
+        """Whether the backlog comes to ``expected`` within a few seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while await backbone.backlog(group, topics) != expected:
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     # -- publish and consume -----------------------------------------------------------------
 
     async def test_capabilities_are_declared_flags(self) -> None:
@@ -313,6 +326,62 @@ class BackboneSuite:
         third = await backbone.consumer("router", [inbound])
         # ... nor the commit: the input is still to be processed
         assert self.values(await self.fetch_until(third, 1, self.takeover_timeout)) == [b"1"]
+
+    # -- backlog -----------------------------------------------------------------------------
+
+    async def test_backlog_counts_what_the_group_has_not_committed(self) -> None:
+        backbone = await self.open()
+        topic, untouched = self.topic(), self.topic("untouched")
+        await self.publish_values(backbone, topic, [b"%d" % i for i in range(10)])
+        assert await backbone.backlog("g", [topic, untouched]) == {topic: 10, untouched: 0}
+        consumer = await backbone.consumer("g", [topic])
+        got = await self.fetch_until(consumer, 10)
+        assert await backbone.backlog("g", [topic]) == {topic: 10}  # fetched is not done
+        await consumer.commit({got[3].position: got[3].offset + 1})
+        assert await backbone.backlog("g", [topic]) == {topic: 6}
+        assert await backbone.backlog("other", [topic]) == {topic: 10}
+        await self.publish_values(backbone, topic, [b"late"])
+        assert await backbone.backlog("g", [topic]) == {topic: 7}
+        rest = await self.fetch_until(consumer, 7)
+        await consumer.commit({rest[-1].position: rest[-1].offset + 1})
+        assert await backbone.backlog("g", [topic]) == {topic: 0}
+
+    async def test_backlog_is_the_same_seen_from_another_backbone_object(self) -> None:
+        # what another process would see: the commit of one object, read by another
+        writer = await self.open()
+        topic = self.topic()
+        await self.publish_values(writer, topic, [b"a", b"b", b"c"])
+        consumer = await writer.consumer("g", [topic])
+        got = await self.fetch_until(consumer, 3)
+        await consumer.commit({got[0].position: got[0].offset + 1})
+        watcher = await self.open()
+        assert await watcher.backlog("g", [topic]) == {topic: 2}
+
+    async def test_backlog_of_outputs_of_publish_and_commit_ends_at_zero(self) -> None:
+        backbone = await self.open()
+        inbound, outbound = self.topic("in"), self.topic("out")
+        await self.publish_values(backbone, inbound, [b"1", b"2"])
+        worker = await backbone.consumer("router", [inbound])
+        first, _second = await self.fetch_until(worker, 2)
+        await backbone.publish_and_commit(
+            [Record(outbound, b"out-1"), Record(outbound, b"out-2")],
+            worker,
+            {first.position: first.offset + 1},
+        )
+        # Kafka writes a transaction's offsets to the group a moment after it commits
+        assert await self.backlog_settles(backbone, "router", [inbound], {inbound: 1})
+        reader = await backbone.consumer("delivery", [outbound])
+        outputs: list[ConsumedRecord] = []
+        for _ in range(20):  # asking for more than there is, as the stages do
+            outputs += await reader.fetch(max_records=100, timeout=0.5)
+            if len(outputs) >= 2:
+                break
+        assert self.values(outputs) == [b"out-1", b"out-2"]
+        # Kafka counts the transaction's end marker too until the group commits past it
+        assert (await backbone.backlog("delivery", [outbound]))[outbound] >= 2
+        # ... and a group that has read and committed all of it owes nothing
+        await reader.commit({outputs[-1].position: outputs[-1].offset + 1})
+        assert await backbone.backlog("delivery", [outbound]) == {outbound: 0}
 
     # -- dedup_key ---------------------------------------------------------------------------
 

@@ -11,7 +11,15 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from exchange.backbone import Backbone, ClaimStore, Consumer, KafkaBackbone, KafkaConfig, Record
+from exchange.backbone import (
+    Backbone,
+    ClaimStore,
+    Consumer,
+    KafkaBackbone,
+    KafkaConfig,
+    Record,
+    TopicPartition,
+)
 from exchange.backbone.claims import CLAIM, CLAIM_ERROR
 from exchange.backbone.kafka import KafkaConsumer
 from exchange.errors import BackboneError
@@ -166,3 +174,24 @@ class TestKafkaBackbone(BackboneSuite):
         for record in got:
             partitions.setdefault(record.key, set()).add(record.partition)
         assert all(len(found) == 1 for found in partitions.values())
+
+    async def test_backlog_is_summed_over_the_partitions(self) -> None:
+        backbone = KafkaBackbone(suite_config(self.bootstrap, partitions=3), self.claims())
+        await backbone.start()
+        self._opened.append(backbone)
+        topic = self.topic()
+        await backbone.publish([Record(topic, b"%d" % i, key=f"k{i}") for i in range(30)])
+        assert await backbone.backlog("g", [topic]) == {topic: 30}
+        consumer = await backbone.consumer("g", [topic])
+        got = await self.fetch_until(consumer, 30, timeout=20)
+        by_partition: dict[int, list[int]] = {}
+        for record in got:
+            by_partition.setdefault(record.partition, []).append(record.offset)
+        assert len(by_partition) > 1, "the keys should have spread over the partitions"
+        # commit one record of each partition: the rest of each is still owed
+        await consumer.commit({record.position: 1 for record in got})
+        assert await backbone.backlog("g", [topic]) == {topic: 30 - len(by_partition)}
+        await consumer.commit(
+            {TopicPartition(topic, p): max(offsets) + 1 for p, offsets in by_partition.items()}
+        )
+        assert await backbone.backlog("g", [topic]) == {topic: 0}

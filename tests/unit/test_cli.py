@@ -102,6 +102,16 @@ def test_keys_lifecycle(home: Path) -> None:
     assert run(home, "keys", "create", "not a code!").exit_code == 1
 
 
+def test_keys_create_viewer(home: Path) -> None:
+    created = run(home, "keys", "create", "audit-office", "--viewer")
+    assert created.exit_code == 0
+    assert "audit-office (viewer)" in created.output
+    assert "viewer" in run(home, "keys", "list").output
+    both = run(home, "keys", "create", "audit-office", "--viewer", "--operator")
+    assert both.exit_code == 2
+    assert "--operator or --viewer" in both.output
+
+
 def test_bad_setting_is_named(home: Path) -> None:
     result = run(home, "schemas", "list", EXCHANGE_MAX_XML_DEPTH="deep")
     assert result.exit_code == 1

@@ -22,9 +22,11 @@ from exchange.records import headers as h
 from exchange.records.events import (
     KINDS,
     Accepted,
+    BreakerChanged,
     DeadLettered,
     Delivered,
     Destination,
+    Discarded,
     Event,
     Failed,
     Rejected,
@@ -102,6 +104,26 @@ EXAMPLES: list[Event] = [
     DeadLettered(id=ID, stage="route", reason="cannot route", dead_letter="d-2"),
     Replayed(id=ID, dead_letter="d-1", topic="inbound"),
     Replayed(id=ID, dead_letter="d-2", topic="deliver.tax-bureau", endpoint="tax-bureau"),
+    Replayed(id=ID, dead_letter="d-3", topic="inbound", by="demo-operator"),
+    Discarded(
+        id=ID, dead_letter="d-1", by="demo-operator", reason="发送重复", endpoint="tax-bureau"
+    ),
+    Discarded(id=ID, dead_letter="d-2", by="demo-operator", reason="not ours"),
+    # What the traffic aggregates read: who sent it, its type, its end-to-end time.
+    Delivered(
+        id=ID,
+        attempt=1,
+        status=200,
+        elapsed_ms=3.5,
+        endpoint="tax-bureau",
+        route="fan-out",
+        adapters=(),
+        sender="samr-reg",
+        message_type="samr.EnterpriseRegistration",
+        e2e_ms=48.25,
+    ),
+    BreakerChanged.of("tax-bureau", "open", 5, "HTTP 503: down for maintenance"),
+    BreakerChanged.of("tax-bureau", "closed", 0, None),
 ]
 
 # Events as the hub wrote them before events were typed (exchange/pipeline/events.py's
