@@ -12,7 +12,7 @@ one write to the process's metrics file (see ``collection``).
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -143,6 +143,13 @@ class HubMetrics:
 
     # -- delivery ----------------------------------------------------------------------------
 
+    def _timings(self, endpoint: str) -> tuple[Any, Any]:
+        """The endpoint's attempt and end-to-end histograms (made once, then reused)."""
+        return self._child(
+            ("timing", endpoint),
+            lambda: (self._attempt.labels(endpoint), self._end_to_end.labels(endpoint)),
+        )
+
     def delivered(
         self,
         sender: str,
@@ -156,10 +163,7 @@ class HubMetrics:
             ("delivered", sender, message_type, route, endpoint),
             lambda: self._delivered.labels(sender, message_type, route, endpoint),
         )
-        attempt, end_to_end = self._child(
-            ("timing", endpoint),
-            lambda: (self._attempt.labels(endpoint), self._end_to_end.labels(endpoint)),
-        )
+        attempt, end_to_end = self._timings(endpoint)
         count.inc()
         attempt.observe(attempt_seconds)
         if end_to_end_seconds is not None:
@@ -172,10 +176,7 @@ class HubMetrics:
             ("failed", sender, message_type, route, endpoint),
             lambda: self._failed.labels(sender, message_type, route, endpoint),
         )
-        attempt, _ = self._child(
-            ("timing", endpoint),
-            lambda: (self._attempt.labels(endpoint), self._end_to_end.labels(endpoint)),
-        )
+        attempt, _ = self._timings(endpoint)
         count.inc()
         attempt.observe(attempt_seconds)
 
