@@ -284,7 +284,7 @@ def routes() -> None:
 @routes.command("lint")
 def routes_lint() -> None:
     """Check routes/, endpoints and senders against schemas and adapters; explain each mistake."""
-    from exchange.catalog import lint_home
+    from exchange.ruleset import lint_home
 
     try:
         problems = lint_home(_settings().home)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Collection
 
 from exchange import logs
 from exchange.backbone import Backbone, open_backbone
-from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.errors import ConfigError
 from exchange.owner_only import private_folder
@@ -19,6 +18,7 @@ from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import Router
+from exchange.ruleset import RuleSet
 from exchange.settings import Settings
 from exchange.store import Store, StoreRetention
 from exchange.store.document_retention import DocumentRetention
@@ -34,7 +34,7 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         private_folder(settings.resolved_data_dir)
-        self.catalog = Catalog.load(settings.home)
+        self.rules = RuleSet.load(settings.home)
         self.store = Store(settings.resolved_database_url)
         self.backbone: Backbone = open_backbone(settings)
         self.egress = EgressRegistry()
@@ -43,13 +43,13 @@ class Hub:
             backbone=self.backbone,
             keys=self.store.keys,
             queries=self.store.queries,
-            catalog=self.current_catalog,
+            rules=self.current_rules,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def current_catalog(self) -> Catalog:
-        return self.catalog
+    def current_rules(self) -> RuleSet:
+        return self.rules
 
     async def start(self, *, workers: Collection[str] = WORKERS) -> None:
         """Open storage and start the named workers (none: a front door only)."""
@@ -61,14 +61,14 @@ class Hub:
         await self.backbone.start()
         await self.egress.start()
         if "router" in workers:
-            self._spawn("router", Router(self.backbone, self.current_catalog).run)
+            self._spawn("router", Router(self.backbone, self.current_rules).run)
         if "delivery" in workers:
             self._spawn(
                 "delivery",
                 Delivery(
                     self.backbone,
                     self.egress,
-                    self.current_catalog,
+                    self.current_rules,
                     self.settings.delivery_concurrency,
                 ).run,
             )
@@ -77,7 +77,7 @@ class Hub:
             # The documents the console shows, beside the index (exchange/pipeline/documents.py).
             keep_documents = self.settings.document_retention_ms != 0
             writer = DocumentWriter(
-                self.backbone, self.store.documents, self.current_catalog, keep=keep_documents
+                self.backbone, self.store.documents, self.current_rules, keep=keep_documents
             )
             self._spawn("documents", writer.run)
             if self.settings.document_retention_ms > 0:

@@ -35,7 +35,7 @@ class BacklogSampler:
 
     async def sample(self) -> dict[str, Waiting]:
         """Ask the backbone now, for every configured endpoint."""
-        names = sorted(self._hub.catalog.routing.endpoints)
+        names = sorted(self._hub.rules.routing.endpoints)
         backbone = self._hub.backbone
 
         async def one(name: str) -> Waiting:

@@ -134,7 +134,7 @@ def router(hub: Hub) -> APIRouter:
                 "dead_letters": rows[:limit],
                 "next_cursor": following,
                 "filter": which.as_dict(),
-                "endpoints": sorted(hub.catalog.routing.endpoints),
+                "endpoints": sorted(hub.rules.routing.endpoints),
                 "stages": list(STAGES),
             }
         )

@@ -7,7 +7,7 @@ The answer has four parts, each green, amber or red with the reason:
   serving process, or a worker process it supervises: pid, restarts), whether it is alive,
   and its lag: the records its consumer group has not yet committed on its topics, read
   from the backbone, so it holds whichever process or machine the stage runs in;
-- ``catalog``: the schemas, adapters and routes this process loaded, with versions and a
+- ``rules``: the schemas, adapters and routes this process loaded, with versions and a
   digest of the whole set (two processes with the same digest route alike).
 
 A reading costs a few backbone and store queries (and, on Kafka, an admin client's
@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, INBOUND, delivery_topic, retry_topic
-from exchange.catalog import Catalog
 from exchange.console.health_probes import (
     AMBER,
     GREEN,
@@ -38,6 +37,7 @@ from exchange.console.health_probes import (
     worst,
 )
 from exchange.processes import ServingLayout, WorkerProcess
+from exchange.ruleset import RuleSet
 
 if TYPE_CHECKING:
     from exchange.hub import Hub
@@ -55,8 +55,8 @@ class Stage:
     groups: dict[str, list[str]]
 
 
-def stages(catalog: Catalog) -> list[Stage]:
-    endpoints = sorted(catalog.routing.endpoints)
+def stages(rules: RuleSet) -> list[Stage]:
+    endpoints = sorted(rules.routing.endpoints)
     return [
         Stage("router", {"router": [INBOUND]}),
         Stage(
@@ -67,9 +67,9 @@ def stages(catalog: Catalog) -> list[Stage]:
     ]
 
 
-def hub_topics(catalog: Catalog) -> list[str]:
+def hub_topics(rules: RuleSet) -> list[str]:
     return [
-        topic for stage in stages(catalog) for topics in stage.groups.values() for topic in topics
+        topic for stage in stages(rules) for topics in stage.groups.values() for topic in topics
     ]
 
 
@@ -80,7 +80,7 @@ class HealthReader:
         self._hub = hub
         self._lock = asyncio.Lock()
         self._cached: tuple[float, dict[str, Any]] | None = None
-        self._summary: tuple[Catalog, dict[str, Any]] | None = None
+        self._summary: tuple[RuleSet, dict[str, Any]] | None = None
 
     async def read(self, layout: ServingLayout | None) -> dict[str, Any]:
         async with self._lock:
@@ -93,11 +93,11 @@ class HealthReader:
 
     async def _read(self, layout: ServingLayout | None) -> dict[str, Any]:
         hub = self._hub
-        catalog = hub.catalog
+        rules = hub.rules
         backbone, store, stage_rows = await asyncio.gather(
-            probe_backbone(hub.backbone, hub_topics(catalog)),
+            probe_backbone(hub.backbone, hub_topics(rules)),
             self._store(),
-            asyncio.gather(*(self._stage(stage, layout) for stage in stages(catalog))),
+            asyncio.gather(*(self._stage(stage, layout) for stage in stages(rules))),
         )
         parts = [backbone.status, store.status, *(row["status"] for row in stage_rows)]
         status = worst(parts)
@@ -119,7 +119,7 @@ class HealthReader:
             "backbone": backbone.as_json(),
             "store": store.as_json(),
             "stages": list(stage_rows),
-            "catalog": self._catalog_summary(catalog),
+            "rules": self._rules_summary(rules),
         }
 
     async def _store(self) -> Check:
@@ -141,10 +141,10 @@ class HealthReader:
             )
         return check
 
-    def _catalog_summary(self, catalog: Catalog) -> dict[str, Any]:
-        # Once per catalog: it reads every schema's XSD for the digest.
-        if self._summary is None or self._summary[0] is not catalog:
-            self._summary = (catalog, catalog_summary(catalog))
+    def _rules_summary(self, rules: RuleSet) -> dict[str, Any]:
+        # Once per rule set: it reads every schema's XSD for the digest.
+        if self._summary is None or self._summary[0] is not rules:
+            self._summary = (rules, rules_summary(rules))
         return self._summary[1]
 
     async def _stage(self, stage: Stage, layout: ServingLayout | None) -> dict[str, Any]:
@@ -212,11 +212,11 @@ def _worker_of(stage: str, workers: Sequence[WorkerProcess]) -> WorkerProcess | 
 # -- the loaded set ----------------------------------------------------------------------------
 
 
-def catalog_summary(catalog: Catalog) -> dict[str, Any]:
+def rules_summary(rules: RuleSet) -> dict[str, Any]:
     """Schemas, adapters and routes with versions, and a digest of the whole set."""
     schemas = [
         {"name": s.name, "version": s.version, "namespace": s.namespace, "title": s.title}
-        for s in sorted(catalog.schemas, key=lambda s: (s.name, s.version))
+        for s in sorted(rules.schemas, key=lambda s: (s.name, s.version))
     ]
     adapters = [
         {
@@ -226,11 +226,11 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
             "source": a.spec.source,
             "target": a.spec.target,
         }
-        for a in catalog.adapters
+        for a in rules.adapters
     ]
-    routing = catalog.routing
+    routing = rules.routing
     digest = hashlib.sha256()
-    for schema in sorted(catalog.schemas, key=lambda s: (s.name, s.version)):
+    for schema in sorted(rules.schemas, key=lambda s: (s.name, s.version)):
         digest.update(f"schema {schema.name} {schema.version}\n".encode())
         digest.update(schema.xsd_path.read_bytes() if schema.xsd_path.exists() else b"")
     digest.update(json.dumps(adapters, sort_keys=True).encode())
@@ -252,4 +252,4 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     }
 
 
-__all__ = ["AMBER", "GREEN", "RED", "HealthReader", "catalog_summary", "stages"]
+__all__ = ["AMBER", "GREEN", "RED", "HealthReader", "rules_summary", "stages"]

@@ -1,7 +1,7 @@
 """The console's topology, health and statistics: their JSON API under /console/api/.
 
 - ``GET /console/api/topology?window=60``: senders → types → routes → endpoints from the
-  loaded catalog, each edge with its adapter chain and its traffic over the last ``window``
+  loaded rules, each edge with its adapter chain and its traffic over the last ``window``
   seconds (``topology``, ``topology_traffic``);
 - ``GET /console/api/health``: backbone, store, each stage (alive, lag) and the loaded set
   (``health``);
@@ -16,13 +16,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from exchange.catalog import Catalog
 from exchange.console import statistics, topology, topology_traffic
 from exchange.console.health import HealthReader
 from exchange.console.session import ConsoleUser, signed_in
 from exchange.hub import Hub
 from exchange.ingress.problems import problem
 from exchange.processes import ServingLayout
+from exchange.ruleset import RuleSet
 
 MAX_WINDOW_S = 86400
 
@@ -41,7 +41,7 @@ def router(hub: Hub) -> APIRouter:
             return problem(
                 400, "Bad parameter", f"window={window}: send 1 to {MAX_WINDOW_S} seconds"
             )
-        graph = graphs.of(hub.catalog)
+        graph = graphs.of(hub.rules)
         return JSONResponse(await topology_traffic.annotate(graph, hub.store.engine, window))
 
     @api.get("/health")
@@ -66,7 +66,7 @@ def router(hub: Hub) -> APIRouter:
             asked = statistics.Request.parse(by, period, since, until, tz, statistics.today_in(tz))
         except statistics.BadParameter as exc:
             return problem(400, "Bad parameter", str(exc))
-        answer = await statistics.compute(hub.store.engine, hub.catalog, asked)
+        answer = await statistics.compute(hub.store.engine, hub.rules, asked)
         if format == "json":
             return JSONResponse(answer)
         return Response(
@@ -81,14 +81,14 @@ def router(hub: Hub) -> APIRouter:
 
 
 class _Graphs:
-    """The topology of the catalog in use, built once per catalog."""
+    """The topology of the rules in use, built once per rule set."""
 
     def __init__(self) -> None:
-        self._built: tuple[Catalog, topology.Topology] | None = None
+        self._built: tuple[RuleSet, topology.Topology] | None = None
 
-    def of(self, catalog: Catalog) -> topology.Topology:
-        if self._built is None or self._built[0] is not catalog:
-            self._built = (catalog, topology.build(catalog))
+    def of(self, rules: RuleSet) -> topology.Topology:
+        if self._built is None or self._built[0] is not rules:
+            self._built = (rules, topology.build(rules))
         return self._built[1]
 
 

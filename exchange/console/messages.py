@@ -90,17 +90,17 @@ def _filter(request: Request) -> tuple[SearchFilter, int, str | None]:
 
 
 def _choices(hub: Hub) -> dict[str, list[str]]:
-    catalog = hub.current_catalog()
+    rules = hub.current_rules()
     return {
-        "senders": sorted(catalog.routing.senders),
-        "message_types": sorted({schema.name for schema in catalog.schemas}),
-        "endpoints": sorted(catalog.routing.endpoints),
+        "senders": sorted(rules.routing.senders),
+        "message_types": sorted({schema.name for schema in rules.schemas}),
+        "endpoints": sorted(rules.routing.endpoints),
         "statuses": [str(status) for status in MessageStatus],
     }
 
 
 def _formats(hub: Hub) -> dict[str, str]:
-    return {name: e.format for name, e in hub.current_catalog().routing.endpoints.items()}
+    return {name: e.format for name, e in hub.current_rules().routing.endpoints.items()}
 
 
 def _filename(message: dict[str, Any], name: str) -> str:

@@ -101,7 +101,7 @@ def router(hub: Hub) -> APIRouter:
                 "Bad parameter",
                 f"range {name!r} is not one of {', '.join(RANGES)}; pick one of those",
             )
-        endpoints = sorted(hub.catalog.routing.endpoints)
+        endpoints = sorted(hub.rules.routing.endpoints)
         return JSONResponse(await series(hub.store.engine, name, endpoints))
 
     @api.get("/live", summary="Server-sent events: the overview, once a second")

@@ -67,7 +67,7 @@ class OverviewFigures:
         breakers = await self._endpoints.breakers()
         oldest = await self._endpoints.oldest_undelivered()
         backlog = await self._sampler.current()
-        routing = self._hub.catalog.routing
+        routing = self._hub.rules.routing
         endpoints = [
             self._endpoint(name, totals, breakers, oldest, backlog, now)
             for name in sorted(routing.endpoints)
@@ -105,7 +105,7 @@ class OverviewFigures:
         backlog: Mapping[str, Waiting],
         now: datetime,
     ) -> dict[str, Any]:
-        endpoint = self._hub.catalog.routing.endpoints[name]
+        endpoint = self._hub.rules.routing.endpoints[name]
         waiting = backlog.get(name)
         breaker = breakers.get(name)
         since = oldest.get(name)
@@ -115,7 +115,7 @@ class OverviewFigures:
             "kind": endpoint.kind,
             "routes": [
                 r.name
-                for r in self._hub.catalog.routing.routes
+                for r in self._hub.rules.routing.routes
                 if any(d.endpoint == name for d in r.destinations)
             ],
             **_windows(totals, "delivered", lambda g: g["endpoint"] == name),

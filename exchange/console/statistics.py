@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.catalog import Catalog
+from exchange.ruleset import RuleSet
 from exchange.store.latency import percentile
 from exchange.store.traffic import Figures, TrafficQueries
 
@@ -123,7 +123,7 @@ def period_label(start: date, period: str) -> str:
     return start.isoformat()
 
 
-async def compute(engine: AsyncEngine, catalog: Catalog, request: Request) -> dict[str, Any]:
+async def compute(engine: AsyncEngine, rules: RuleSet, request: Request) -> dict[str, Any]:
     since, until = request.moment(request.first), request.moment(request.last + timedelta(days=1))
     points = await TrafficQueries(engine).series(since, until, HOUR, by=(request.by,))
     periods = request.periods()
@@ -138,7 +138,7 @@ async def compute(engine: AsyncEngine, catalog: Catalog, request: Request) -> di
             key = figures.group.get(request.by, "")
             if key:  # "" holds what the grouping's dimension does not know (see traffic.py)
                 hours[index].setdefault(key, []).append(figures)
-    names = _names(catalog, request.by)
+    names = _names(rules, request.by)
     keys = sorted(set(names) | {key for period in hours for key in period})
     rows = []
     for (first, last), period_hours in zip(periods, hours, strict=True):
@@ -164,10 +164,10 @@ async def compute(engine: AsyncEngine, catalog: Catalog, request: Request) -> di
     }
 
 
-def _names(catalog: Catalog, by: str) -> dict[str, str | None]:
+def _names(rules: RuleSet, by: str) -> dict[str, str | None]:
     if by == "sender":
-        return {code: policy.name for code, policy in catalog.routing.senders.items()}
-    return {name: endpoint.title for name, endpoint in catalog.routing.endpoints.items()}
+        return {code: policy.name for code, policy in rules.routing.senders.items()}
+    return {name: endpoint.title for name, endpoint in rules.routing.endpoints.items()}
 
 
 COLUMNS = {

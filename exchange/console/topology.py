@@ -1,4 +1,4 @@
-"""Who sends which type to whom: the loaded catalog as a graph of four columns.
+"""Who sends which type to whom: the loaded rules as a graph of four columns.
 
 Senders → message types → routes → endpoints.  A sender is linked to the types its policy in
 ``senders.yaml`` lets it send (a ``*`` policy: to every type a route would take from it); a
@@ -6,7 +6,7 @@ type to the routes that match it; a route to each of its destinations, with the 
 that destination's documents go through.  One type with several outgoing routes, or a route
 with several destinations, is the "one source, shared by many" fan-out the page makes visible.
 
-The graph comes from the catalog alone (cheap, computed once per catalog); each edge's traffic
+The graph comes from the rules alone (cheap, computed once per rule set); each edge's traffic
 (rate and errors over a recent window) is laid over it per request by ``insight``.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.adapters.base import AdapterSpec
-from exchange.catalog import Catalog
 from exchange.errors import ConfigError, ExchangeError
 from exchange.routing.model import Endpoint, RestEndpoint, Route, SoapEndpoint
+from exchange.ruleset import RuleSet
 
 SENDER, TYPE, ROUTE, ENDPOINT = "sender", "type", "route", "endpoint"
 COLUMNS = (SENDER, TYPE, ROUTE, ENDPOINT)
@@ -99,9 +99,9 @@ class Topology:
         }
 
 
-def build(catalog: Catalog) -> Topology:
-    """The catalog's graph: every sender, routed type, route and endpoint, in file order."""
-    graph = _Builder(catalog)
+def build(rules: RuleSet) -> Topology:
+    """The rule set's graph: every sender, routed type, route and endpoint, in file order."""
+    graph = _Builder(rules)
     graph.add_routes()
     graph.add_senders()
     graph.add_unused_endpoints()
@@ -109,9 +109,9 @@ def build(catalog: Catalog) -> Topology:
 
 
 class _Builder:
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.table = catalog.routing
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.table = rules.routing
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self._edge_keys: set[tuple[str, str]] = set()
@@ -171,13 +171,13 @@ class _Builder:
         if name is None:
             return None
         try:
-            return self.catalog.schemas.lookup(name).name
+            return self.rules.schemas.lookup(name).name
         except ExchangeError:
             return name  # not registered: shown under the name the file uses
 
     def _type_node(self, name: str) -> Node:
-        versions = [s.version for s in self.catalog.schemas if s.name == name]
-        schema = next((s for s in self.catalog.schemas if s.name == name), None)
+        versions = [s.version for s in self.rules.schemas if s.name == name]
+        schema = next((s for s in self.rules.schemas if s.name == name), None)
         return self._node(
             TYPE,
             name,
@@ -225,7 +225,7 @@ class _Builder:
             edge.adapters = [] if names is None else [self._named(n) for n in names]
             return
         try:
-            chain = self.catalog.adapters.chain(type_name, endpoint.format, names)
+            chain = self.rules.adapters.chain(type_name, endpoint.format, names)
         except ConfigError as exc:
             edge.adapters = None if names is None else [self._named(n) for n in names]
             edge.chain_error = str(exc)
@@ -233,8 +233,8 @@ class _Builder:
         edge.adapters = [_adapter_json(adapter.spec) for adapter in chain]
 
     def _named(self, name: str) -> dict[str, str]:
-        if name in self.catalog.adapters:
-            return _adapter_json(self.catalog.adapters.get(name).spec)
+        if name in self.rules.adapters:
+            return _adapter_json(self.rules.adapters.get(name).spec)
         return {"name": name, "version": "", "kind": "", "source": "", "target": ""}
 
 

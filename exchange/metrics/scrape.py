@@ -22,11 +22,11 @@ from prometheus_client.registry import Collector
 
 from exchange.backbone.base import Backbone
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, INBOUND, delivery_topic, retry_topic
-from exchange.catalog import Catalog
 from exchange.errors import ExchangeError
 from exchange.ingress.problems import problem
 from exchange.metrics import collection
 from exchange.pipeline import delivery, documents, indexer, router
+from exchange.ruleset import RuleSet
 
 if TYPE_CHECKING:
     from exchange.hub import Hub
@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 PATH = "/metrics"
 
 
-def consumer_groups(catalog: Catalog) -> list[tuple[str, list[str]]]:
+def consumer_groups(rules: RuleSet) -> list[tuple[str, list[str]]]:
     """Every consumer group of the hub and the topics it reads (see exchange/pipeline)."""
-    endpoints = sorted(catalog.routing.endpoints)
+    endpoints = sorted(rules.routing.endpoints)
     groups = [
         (router.GROUP, [INBOUND]),
         (indexer.GROUP, [EVENTS, DEAD_LETTERS]),
-        (documents.GROUP, documents.topics_of(catalog)),
+        (documents.GROUP, documents.topics_of(rules)),
     ]
     groups += [
         (f"{delivery.GROUP}.{name}", [delivery_topic(name), retry_topic(name)])
@@ -105,7 +105,7 @@ class _InMemory(Collector):
 
 async def exposition(hub: Hub) -> bytes:
     """The text Prometheus reads."""
-    groups = consumer_groups(hub.catalog)
+    groups = consumer_groups(hub.rules)
     backlog = await read_backlog(hub.backbone, groups)
     registry = CollectorRegistry(auto_describe=False)
     folder = collection.folder()

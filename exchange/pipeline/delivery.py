@@ -41,7 +41,6 @@ from exchange.backbone.base import (
     TopicPartition,
 )
 from exchange.backbone.topics import delivery_topic, retry_topic
-from exchange.catalog import Catalog
 from exchange.egress import (
     BreakerState,
     CircuitBreaker,
@@ -60,6 +59,7 @@ from exchange.pipeline.restart import run_until_stopped
 from exchange.records import headers as h
 from exchange.records.events import BreakerChanged, Delivered, Failed
 from exchange.routing.model import BreakerPolicy, Endpoint
+from exchange.ruleset import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,15 @@ class EndpointDelivery:
         endpoint: str,
         backbone: Backbone,
         egress: EgressRegistry,
-        catalog: Callable[[], Catalog],
+        rules: Callable[[], RuleSet],
         concurrency: int,
     ) -> None:
         self.endpoint = endpoint
         self._backbone = backbone
         self._egress = egress
-        self._catalog = catalog
+        self._rules = rules
         self._concurrency = concurrency
-        configured = catalog().routing.endpoints.get(endpoint)
+        configured = rules().routing.endpoints.get(endpoint)
         self._breaker = CircuitBreaker.for_policy(
             configured.breaker if configured is not None else BreakerPolicy()
         )
@@ -215,7 +215,7 @@ class EndpointDelivery:
 
         if h.CLAIM_ERROR in headers:
             return give_up(headers[h.CLAIM_ERROR])
-        endpoint = self._catalog().routing.endpoints.get(headers.get(h.ENDPOINT, self.endpoint))
+        endpoint = self._rules().routing.endpoints.get(headers.get(h.ENDPOINT, self.endpoint))
         if endpoint is None:
             return give_up(
                 f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ and replay"
@@ -470,16 +470,16 @@ class Delivery:
         self,
         backbone: Backbone,
         egress: EgressRegistry,
-        catalog: Callable[[], Catalog],
+        rules: Callable[[], RuleSet],
         concurrency: int,
     ) -> None:
         self._backbone = backbone
         self._egress = egress
-        self._catalog = catalog
+        self._rules = rules
         self._concurrency = concurrency
 
     async def run(self, stop: asyncio.Event) -> None:
-        names = sorted(self._catalog().routing.endpoints)
+        names = sorted(self._rules().routing.endpoints)
         await asyncio.gather(*(self._run_endpoint(name, stop) for name in names))
 
     async def _run_endpoint(self, name: str, stop: asyncio.Event) -> None:
@@ -489,7 +489,7 @@ class Delivery:
 
         async def fresh(stop: asyncio.Event) -> None:
             worker = EndpointDelivery(
-                name, self._backbone, self._egress, self._catalog, self._concurrency
+                name, self._backbone, self._egress, self._rules, self._concurrency
             )
             await worker.run(stop)
 

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 
 from exchange.backbone.base import Backbone, ConsumedRecord, OwnershipLost, TopicPartition
 from exchange.backbone.topics import INBOUND, delivery_topic
-from exchange.catalog import Catalog
 from exchange.envelope import HEADERS
 from exchange.pipeline.indexer import is_outage
 from exchange.records import headers as h
+from exchange.ruleset import RuleSet
 from exchange.store.documents import ORIGINAL, Document, Documents
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ RETRY_SECONDS = 1.0
 BATCH = 1000
 
 
-def topics_of(catalog: Catalog) -> list[str]:
-    """``inbound`` and the delivery topic of every endpoint the catalog names."""
-    return [INBOUND, *(delivery_topic(name) for name in sorted(catalog.routing.endpoints))]
+def topics_of(rules: RuleSet) -> list[str]:
+    """``inbound`` and the delivery topic of every endpoint the rules names."""
+    return [INBOUND, *(delivery_topic(name) for name in sorted(rules.routing.endpoints))]
 
 
 def document_of(record: ConsumedRecord, captured_at: datetime) -> Document | None:
@@ -71,17 +71,17 @@ class DocumentWriter:
         self,
         backbone: Backbone,
         documents: Documents,
-        catalog: Callable[[], Catalog],
+        rules: Callable[[], RuleSet],
         *,
         keep: bool = True,
     ) -> None:
         self._backbone = backbone
         self._documents = documents
-        self._catalog = catalog
+        self._rules = rules
         self._keep = keep  # False: document retention is 0, read and commit only
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = await self._backbone.consumer(GROUP, topics_of(self._catalog()))
+        consumer = await self._backbone.consumer(GROUP, topics_of(self._rules()))
         try:
             while not stop.is_set():
                 batch = await consumer.fetch(max_records=BATCH, timeout=0.2)

@@ -20,7 +20,6 @@ from typing import Any
 from exchange import logs, metrics, xml
 from exchange.backbone.base import Backbone, Record
 from exchange.backbone.topics import INBOUND
-from exchange.catalog import Catalog
 from exchange.envelope import MAX_ID_LENGTH, Envelope, hub_id_for, id_problem
 from exchange.errors import (
     BadEnvelope,
@@ -35,6 +34,7 @@ from exchange.pipeline.coalesce import Coalescer
 from exchange.pipeline.events import publishable
 from exchange.records import events as ev
 from exchange.records.status import MessageStatus
+from exchange.ruleset import RuleSet
 from exchange.settings import Settings
 from exchange.store import KeyStore, Queries
 
@@ -116,13 +116,13 @@ class Intake:
         backbone: Backbone,
         keys: KeyStore,
         queries: Queries,
-        catalog: Callable[[], Catalog],
+        rules: Callable[[], RuleSet],
     ) -> None:
         self._settings = settings
         self._backbone = backbone
         self._keys = keys
         self._queries = queries
-        self._catalog = catalog
+        self._rules = rules
         self._recent: OrderedDict[str, _Remembered] = OrderedDict()
         retention_ms = settings.store_retention_ms
         self.recent_seconds = (
@@ -212,9 +212,9 @@ class Intake:
             max_bytes=settings.max_message_bytes,
             max_depth=settings.max_xml_depth,
         )
-        catalog = self._catalog()
+        rules = self._rules()
         root_type = xml.qualified_name(tree.getroot())
-        schema = catalog.schemas.lookup(
+        schema = rules.schemas.lookup(
             submission.message_type or root_type, submission.schema_version
         )
         envelope = Envelope.new(
@@ -234,8 +234,8 @@ class Intake:
                     f"root is {root_type}; send the matching document or fix "
                     "X-Exchange-Message-Type"
                 )
-            names = catalog.type_names(schema)
-            if not catalog.routing.may_send(sender, names):
+            names = rules.type_names(schema)
+            if not rules.routing.may_send(sender, names):
                 raise Forbidden(
                     f"sender {sender!r} may not send {schema.name}; ask the operators to add it "
                     "to the sender's may_send list in routes/"
@@ -247,7 +247,7 @@ class Intake:
                     "fix each one listed and send again",
                     problems,
                 )
-            if not catalog.routing.destinations_for(sender=sender, type_names=names, document=tree):
+            if not rules.routing.destinations_for(sender=sender, type_names=names, document=tree):
                 raise NoRoute(
                     f"no route takes {schema.name} from {sender!r}; ask the operators to add a "
                     "route (routes/*.yaml) or check the document's content"

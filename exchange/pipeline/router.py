@@ -21,13 +21,13 @@ from exchange import logs, xml
 from exchange.adapters import translate_chain
 from exchange.backbone.base import Backbone, ConsumedRecord, Record, TopicPartition
 from exchange.backbone.topics import INBOUND, delivery_topic
-from exchange.catalog import Catalog
 from exchange.envelope import HEADERS, Envelope
 from exchange.errors import ExchangeError, TranslationError
 from exchange.pipeline.deadletter import dead_letter
 from exchange.pipeline.events import publishable
 from exchange.records import headers as h
 from exchange.records.events import Destination, Routed
+from exchange.ruleset import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ GROUP = "router"
 
 
 class Router:
-    def __init__(self, backbone: Backbone, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, backbone: Backbone, rules: Callable[[], RuleSet]) -> None:
         self._backbone = backbone
-        self._catalog = catalog
+        self._rules = rules
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = await self._backbone.consumer(GROUP, [INBOUND])
@@ -89,12 +89,12 @@ class Router:
                 replay_topic=INBOUND,
                 headers=headers,
             )
-        catalog = self._catalog()
+        rules = self._rules()
         try:
             tree = xml.parse(record.value)
-            schema = catalog.schemas.lookup(envelope.message_type, envelope.schema_version)
-            destinations = catalog.routing.destinations_for(
-                sender=envelope.sender, type_names=catalog.type_names(schema), document=tree
+            schema = rules.schemas.lookup(envelope.message_type, envelope.schema_version)
+            destinations = rules.routing.destinations_for(
+                sender=envelope.sender, type_names=rules.type_names(schema), document=tree
             )
         except ExchangeError as exc:  # unreadable, unknown type, bad routing table
             reason = getattr(exc, "detail", str(exc))
@@ -127,10 +127,10 @@ class Router:
             endpoint = dest.endpoint
             names: list[str] = []
             try:
-                chain = catalog.adapters.chain(schema.name, endpoint.format, dest.adapters)
+                chain = rules.adapters.chain(schema.name, endpoint.format, dest.adapters)
                 names = [adapter.spec.name for adapter in chain]
                 translated = translate_chain(chain, tree, envelope, prefixes) if chain else tree
-                target = catalog.schemas.lookup(endpoint.format)
+                target = rules.schemas.lookup(endpoint.format)
                 problems = target.validate(translated)
                 if problems:
                     listed = "; ".join(

@@ -5,7 +5,10 @@ A schema set on disk holds one folder per message type and version, ``<name>/<ve
 
     name: samr.EnterpriseRegistration
     version: "1.0"
-    title: Enterprise registration
+    title: {en: Enterprise registration, zh: 企业设立登记}   # or one string
+    description: {en: ..., zh: ...}   # optional, like title
+    owner: samr                   # optional: the department that publishes the type
+    compatibility: BACKWARD       # optional: BACKWARD (default), FORWARD, FULL or NONE
     namespace: urn:cn:gov:samr:enterprise-registration:1
     root: EnterpriseRegistration
     xsd: enterprise-registration.xsd
@@ -34,7 +37,19 @@ from exchange.errors import ConfigError
 MANIFEST_FILE = "manifest.yaml"
 XSD_VERSIONS = ("1.0", "1.1")
 _REQUIRED = ("name", "version", "namespace", "root", "xsd")
-_OPTIONAL = ("title", "xsd_version", "namespaces", "rules")
+_OPTIONAL = (
+    "title",
+    "description",
+    "owner",
+    "compatibility",
+    "xsd_version",
+    "namespaces",
+    "rules",
+)
+#: How a new version must relate to the one before it (``exchange schemas check``).
+COMPATIBILITY_MODES = ("BACKWARD", "FORWARD", "FULL", "NONE")
+#: Languages a title or description may be given in, the first being the default shown.
+LANGUAGES = ("en", "zh")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 _NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
@@ -71,6 +86,15 @@ class Manifest:
     xsd_version: str = "1.0"
     namespaces: dict[str, str] = field(default_factory=dict)
     rules: tuple[RuleSpec, ...] = ()
+    #: every language the title is given in ({"en": ..., "zh": ...}); ``title`` is the first
+    titles: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    owner: str | None = None
+    compatibility: str = "BACKWARD"
+
+    @property
+    def description(self) -> str | None:
+        return next(iter(self.descriptions.values()), None)
 
     @property
     def path(self) -> Path:
@@ -84,7 +108,10 @@ class Manifest:
         data: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
-            "title": self.title,
+            "title": _localized_yaml(self.titles) or self.title,
+            "description": _localized_yaml(self.descriptions),
+            "owner": self.owner,
+            "compatibility": None if self.compatibility == "BACKWARD" else self.compatibility,
             "namespace": self.namespace,
             "root": self.root,
             "xsd": self.xsd,
@@ -92,8 +119,9 @@ class Manifest:
             "namespaces": dict(self.namespaces),
             "rules": [{"rule": r.rule, "path": r.path} for r in self.rules],
         }
-        if data["title"] is None:
-            del data["title"]
+        for key in ("title", "description", "owner", "compatibility"):
+            if data[key] is None:
+                del data[key]
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -125,7 +153,14 @@ def parse_manifest(data: Any, folder: Path) -> Manifest:
     missing = [k for k in _REQUIRED if data.get(k) in (None, "")]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}; add them to the manifest")
-    texts = {k: _text(data, k, where) for k in (*_REQUIRED, "title", "xsd_version")}
+    texts = {k: _text(data, k, where) for k in (*_REQUIRED, "owner", "xsd_version")}
+    titles = _localized(data, "title", where)
+    compatibility = (_text(data, "compatibility", where) or "BACKWARD").upper()
+    if compatibility not in COMPATIBILITY_MODES:
+        raise ConfigError(
+            f"{where}: compatibility {compatibility!r} must be one of "
+            f"{', '.join(COMPATIBILITY_MODES)}"
+        )
     name, version = texts["name"], texts["version"]
     assert name is not None and version is not None
     if not _NAME.match(name):
@@ -147,11 +182,40 @@ def parse_manifest(data: Any, folder: Path) -> Manifest:
         namespace=str(texts["namespace"]),
         root=str(texts["root"]),
         xsd=str(texts["xsd"]),
-        title=texts["title"],
+        title=next(iter(titles.values()), None),
+        titles=titles,
+        descriptions=_localized(data, "description", where),
+        owner=texts["owner"],
+        compatibility=compatibility,
         xsd_version=xsd_version,
         namespaces=_namespaces(data.get("namespaces"), where),
         rules=_rules(data.get("rules"), where),
     )
+
+
+def _localized(data: dict[str, Any], key: str, where: Path) -> dict[str, str]:
+    """A title or description: one string (its language unsaid: "en") or {en: ..., zh: ...}."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        unknown = [lang for lang in value if lang not in LANGUAGES]
+        if unknown or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise ConfigError(
+                f"{where}: {key} must be one string or a mapping of {', '.join(LANGUAGES)} "
+                f"to non-empty strings, e.g. {key}: {{en: Enterprise registration, zh: 企业登记}}"
+            )
+        return {lang: value[lang].strip() for lang in LANGUAGES if lang in value}
+    text = _text(data, key, where)
+    return {"en": text} if text else {}
+
+
+def _localized_yaml(texts: dict[str, str]) -> str | dict[str, str] | None:
+    if not texts:
+        return None
+    if list(texts) == ["en"]:
+        return texts["en"]
+    return dict(texts)
 
 
 def _text(data: dict[str, Any], key: str, where: Path) -> str | None:

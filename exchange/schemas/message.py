@@ -37,6 +37,8 @@ class MessageSchema:
     xsd_version: str = field(default="1.0", repr=False)
     rules: tuple[BusinessRule, ...] = field(default=(), repr=False, compare=False)
     xsd_check: XsdCheck | None = field(default=None, repr=False, compare=False)
+    #: what the folder's manifest.yaml says (owner, titles, descriptions, compatibility policy)
+    manifest: Manifest | None = field(default=None, repr=False, compare=False)
 
     @property
     def qname(self) -> str:
@@ -76,6 +78,7 @@ class MessageSchema:
             xsd_version=manifest.xsd_version,
             rules=rules,
             xsd_check=xsd_check,
+            manifest=manifest,
         )
 
     def validate(self, tree: etree._ElementTree) -> list[Problem]:

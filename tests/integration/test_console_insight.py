@@ -149,12 +149,12 @@ def test_health_shows_backbone_store_and_the_stages_alive_in_worker_processes(
         "retry.tax-bureau": 0,
     }
     assert stages["indexer"]["lag"] == {"store-indexer": {"events": 0, "dead-letters": 0}}
-    catalog = health["catalog"]
-    assert {(s["name"], s["version"]) for s in catalog["schemas"]} >= {(SAMR, "1.0")}
-    adapters = {a["name"]: a["kind"] for a in catalog["adapters"]}
+    rules = health["rules"]
+    assert {(s["name"], s["version"]) for s in rules["schemas"]} >= {(SAMR, "1.0")}
+    adapters = {a["name"]: a["kind"] for a in rules["adapters"]}
     assert adapters["samr-to-canonical"] == "xslt" and adapters["canonical-to-hrss"] == "python"
-    assert (catalog["routes"], catalog["endpoints"]) == (2, 3)
-    assert len(catalog["digest"]) == 16
+    assert (rules["routes"], rules["endpoints"]) == (2, 3)
+    assert len(rules["digest"]) == 16
 
 
 def test_health_sees_a_killed_worker_restarted(hub: ConsoleHub) -> None:

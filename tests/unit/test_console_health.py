@@ -9,10 +9,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from exchange.catalog import Catalog
-from exchange.console.health import catalog_summary, stages
+from exchange.console.health import rules_summary, stages
 from exchange.console.health_probes import AMBER, GREEN, RED, disk_check, topic_health, worst
 from exchange.routing import RoutingTable
+from exchange.ruleset import RuleSet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,9 +67,9 @@ def test_kafka_topics_report_leaderless_and_lagging_partitions() -> None:
 
 
 def test_the_digest_names_the_loaded_set() -> None:
-    demo = Catalog.load(REPO)
-    first = catalog_summary(demo)
-    assert first == catalog_summary(Catalog.load(REPO))  # the same files, the same digest
+    demo = RuleSet.load(REPO)
+    first = rules_summary(demo)
+    assert first == rules_summary(RuleSet.load(REPO))  # the same files, the same digest
     fewer = replace(
         demo,
         routing=RoutingTable(
@@ -78,7 +78,7 @@ def test_the_digest_names_the_loaded_set() -> None:
             senders=demo.routing.senders,
         ),
     )
-    changed = catalog_summary(fewer)
+    changed = rules_summary(fewer)
     assert changed["digest"] != first["digest"]
     assert (first["routes"], changed["routes"]) == (2, 1)
     # the consumer groups whose lag each stage shows

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.catalog import Catalog
 from exchange.console import statistics
 from exchange.console.statistics import BadParameter, Request
 from exchange.records.events import Accepted, DeadLettered, Delivered, Event, Failed, Rejected
+from exchange.ruleset import RuleSet
 from exchange.store import Store
 from exchange.store.traffic import TrafficFold, upsert_statement, write
 
@@ -97,8 +97,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load(REPO)
+def rules() -> RuleSet:
+    return RuleSet.load(REPO)
 
 
 def arrival(kind: type[Accepted] | type[Rejected], n: int, at: datetime) -> Event:
@@ -146,7 +146,7 @@ EARLY = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 async def test_counts_and_median_per_sender_and_receiver_per_local_day(
-    store: Store, catalog: Catalog
+    store: Store, rules: RuleSet
 ) -> None:
     events: list[Event] = [arrival(Accepted, n, EARLY) for n in range(4)]
     events += [arrival(Rejected, 9, EARLY)]
@@ -182,7 +182,7 @@ async def test_counts_and_median_per_sender_and_receiver_per_local_day(
     await fold(store, events)
 
     asked = ask(since="2026-12-01", until="2026-12-02", tz=SHANGHAI)
-    answer = await statistics.compute(store.engine, catalog, asked)
+    answer = await statistics.compute(store.engine, rules, asked)
     rows = {(row["period"], row["sender"]): row for row in answer["rows"]}
     first = rows[("2026-12-01", "samr-reg")]
     assert (first["messages"], first["accepted"], first["rejected"]) == (5, 4, 1)
@@ -198,7 +198,7 @@ async def test_counts_and_median_per_sender_and_receiver_per_local_day(
     assert quiet["name"].startswith("Legal-entity base registry")
 
     in_utc = await statistics.compute(
-        store.engine, catalog, ask(since="2026-12-01", until="2026-12-02")
+        store.engine, rules, ask(since="2026-12-01", until="2026-12-02")
     )
     utc_rows = {(row["period"], row["sender"]): row for row in in_utc["rows"]}
     assert utc_rows[("2026-12-01", "samr-reg")]["messages"] == 7
@@ -206,7 +206,7 @@ async def test_counts_and_median_per_sender_and_receiver_per_local_day(
 
     by_receiver = await statistics.compute(
         store.engine,
-        catalog,
+        rules,
         ask(by="endpoint", period="month", since="2026-12-01", until="2026-12-02", tz=SHANGHAI),
     )
     [tax] = [row for row in by_receiver["rows"] if row["endpoint"] == "tax-bureau"]
@@ -220,10 +220,10 @@ async def test_counts_and_median_per_sender_and_receiver_per_local_day(
     }
 
 
-async def test_the_csv_opens_in_excel_with_chinese_intact(store: Store, catalog: Catalog) -> None:
+async def test_the_csv_opens_in_excel_with_chinese_intact(store: Store, rules: RuleSet) -> None:
     await fold(store, [arrival(Accepted, 1, EARLY), delivered(1, EARLY, "tax-bureau", 50.0)])
     answer = await statistics.compute(
-        store.engine, catalog, ask(by="endpoint", since="2026-12-01", until="2026-12-01")
+        store.engine, rules, ask(by="endpoint", since="2026-12-01", until="2026-12-01")
     )
     text = statistics.to_csv(answer, "zh")
     assert text.startswith("\ufeff")

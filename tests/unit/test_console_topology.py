@@ -1,4 +1,4 @@
-"""The console's topology: the catalog as senders → types → routes → endpoints, with the
+"""The console's topology: the rules as senders → types → routes → endpoints, with the
 adapter chain on each destination and each edge's traffic from the aggregates."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from exchange.catalog import Catalog
 from exchange.console import topology
 from exchange.console.topology_traffic import lay_over
 from exchange.routing import RoutingTable
 from exchange.routing.model import Destination, Endpoint, Match, Route, SenderPolicy
+from exchange.ruleset import RuleSet
 from exchange.store.latency import BUCKETS
 from exchange.store.traffic import Figures
 
@@ -21,8 +21,8 @@ SAMR = "samr.EnterpriseRegistration"
 
 
 @pytest.fixture(scope="module")
-def demo() -> Catalog:
-    return Catalog.load(REPO)
+def demo() -> RuleSet:
+    return RuleSet.load(REPO)
 
 
 def edge(body: dict[str, object], source: str, target: str) -> dict[str, object]:
@@ -33,7 +33,7 @@ def edge(body: dict[str, object], source: str, target: str) -> dict[str, object]
     return found[0]  # type: ignore[no-any-return]
 
 
-def test_the_demo_fans_one_registration_out_to_three_receivers(demo: Catalog) -> None:
+def test_the_demo_fans_one_registration_out_to_three_receivers(demo: RuleSet) -> None:
     body = topology.build(demo).as_json()
     ids = {node["id"] for node in body["nodes"]}
     assert {
@@ -70,11 +70,11 @@ def test_the_demo_fans_one_registration_out_to_three_receivers(demo: Catalog) ->
     assert conditional["conditional"] is True
 
 
-def _catalog(demo: Catalog, routing: RoutingTable) -> Catalog:
+def _rules(demo: RuleSet, routing: RoutingTable) -> RuleSet:
     return replace(demo, routing=routing)
 
 
-def test_wildcard_senders_any_type_routes_and_broken_chains(demo: Catalog) -> None:
+def test_wildcard_senders_any_type_routes_and_broken_chains(demo: RuleSet) -> None:
     endpoints = {
         "registry": Endpoint(
             name="registry", url="http://127.0.0.1:9/r", format="canonical.LegalEntity"
@@ -107,7 +107,7 @@ def test_wildcard_senders_any_type_routes_and_broken_chains(demo: Catalog) -> No
         "tax": SenderPolicy(code="tax", may_send=["tax.TaxpayerRegistration"]),
     }
     table = RoutingTable(endpoints=endpoints, routes=routes, senders=senders)
-    body = topology.build(_catalog(demo, table)).as_json()
+    body = topology.build(_rules(demo, table)).as_json()
 
     # the {namespace}root form of a type is shown under its schema name
     assert edge(body, f"type:{SAMR}", "route:to-registry")
@@ -133,7 +133,7 @@ def figures(sender: str, type_: str, route: str, endpoint: str, **counts: int) -
     return Figures(group, {**base, **counts}, (0,) * BUCKETS, (0,) * BUCKETS)
 
 
-def test_traffic_lands_on_the_edges_it_crossed(demo: Catalog) -> None:
+def test_traffic_lands_on_the_edges_it_crossed(demo: RuleSet) -> None:
     graph = topology.build(demo)
     tax_route = "enterprise-registration-to-tax-and-registry"
     social_route = "enterprise-registration-with-employees-to-social-security"

@@ -21,7 +21,6 @@ import pytest
 
 from exchange.backbone import EmbeddedBackbone, Record
 from exchange.backbone.topics import DEAD_LETTERS, delivery_topic
-from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry, EndpointMisconfigured, SoapEgress, WsdlCache
 from exchange.egress.base import Outbound
 from exchange.egress.wsdl import WsdlRefused
@@ -29,6 +28,7 @@ from exchange.envelope import Envelope
 from exchange.pipeline.delivery import EndpointDelivery
 from exchange.records.headers import DEAD_LETTER_REASON
 from exchange.routing.model import Endpoint, SoapEndpoint
+from exchange.ruleset import RuleSet
 from tests.harness import REPO, make_home
 from tests.soap_fakes import TAX_NS, wsdl_text
 
@@ -311,13 +311,13 @@ async def test_a_broken_wsdl_dead_letters_the_delivery_and_the_worker_goes_on(
     wsdl = home / "routes" / "wsdl" / "bad.wsdl"
     wsdl.parent.mkdir()
     wsdl.write_text(edit(BINDING_INPUT, BINDING_INPUT + HEADER)(WSDL), "utf-8")
-    catalog = Catalog.load(home)
+    rules = RuleSet.load(home)
     egress = EgressRegistry({"soap": SoapEgress}, load_entry_points=False)
     await egress.start()
     headers = Envelope.new(sender="samr-reg", message_type="t").to_headers()
     await backbone.publish([Record(delivery_topic("tax-bureau"), b"<doc/>", headers=headers)])
     stop = asyncio.Event()
-    worker = EndpointDelivery("tax-bureau", backbone, egress, lambda: catalog, concurrency=2)
+    worker = EndpointDelivery("tax-bureau", backbone, egress, lambda: rules, concurrency=2)
     task = asyncio.create_task(worker.run(stop))
     try:
         dead = await backbone.consumer("test", [DEAD_LETTERS])

@@ -16,7 +16,6 @@ from aiohttp import web
 from exchange.backbone import EmbeddedBackbone, Record
 from exchange.backbone.base import ConsumedRecord, Consumer
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, delivery_topic, retry_topic
-from exchange.catalog import Catalog
 from exchange.egress import EgressRegistry
 from exchange.egress.base import Egress, EndpointUnavailable, Outbound, Receipt
 from exchange.envelope import Envelope
@@ -26,6 +25,7 @@ from exchange.pipeline.delivery import GROUP, Delivery, EndpointDelivery
 from exchange.pipeline.replay import replay
 from exchange.records import headers as h
 from exchange.records.events import DeadLettered, Event, Failed, decode
+from exchange.ruleset import RuleSet
 from exchange.store import Store
 from tests.harness import free_port, make_home
 
@@ -76,11 +76,11 @@ async def run_delivery(
     egress: EgressRegistry | None = None,
 ) -> asyncio.Task[None]:
     """The tax bureau's delivery, through ``egress`` (default: the scripted one)."""
-    catalog = Catalog.load(make_home(tmp_path, routes))
+    rules = RuleSet.load(make_home(tmp_path, routes))
     if egress is None:
         egress = EgressRegistry({"rest": ScriptedEgress}, load_entry_points=False)
         await egress.start()
-    worker = EndpointDelivery("tax-bureau", backbone, egress, lambda: catalog, concurrency=4)
+    worker = EndpointDelivery("tax-bureau", backbone, egress, lambda: rules, concurrency=4)
     return asyncio.create_task(worker.run(until))
 
 
@@ -210,7 +210,7 @@ async def test_a_failed_endpoint_starts_again_alone(tmp_path: Path) -> None:
     format: hrss.EmployerRegistration
 """
     )
-    catalog = Catalog.load(make_home(tmp_path, routes))
+    rules = RuleSet.load(make_home(tmp_path, routes))
     egress = EgressRegistry({"rest": ScriptedEgress}, load_entry_points=False)
     await egress.start()
     backbone = FailsOnceBackbone(tmp_path / "backbone.db")
@@ -220,7 +220,7 @@ async def test_a_failed_endpoint_starts_again_alone(tmp_path: Path) -> None:
         [Record(delivery_topic(name), b"<doc/>", headers=headers) for name in ENDPOINTS]
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(Delivery(backbone, egress, lambda: catalog, 4).run(stop))
+    task = asyncio.create_task(Delivery(backbone, egress, lambda: rules, 4).run(stop))
     try:
         async with asyncio.timeout(10):
             while len({o.endpoint.name for o in ScriptedEgress.sent}) < 2:

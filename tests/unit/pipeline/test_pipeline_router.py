@@ -10,10 +10,10 @@ import pytest
 
 from exchange.backbone.base import ConsumedRecord, Record
 from exchange.backbone.topics import DEAD_LETTERS, EVENTS, INBOUND, delivery_topic
-from exchange.catalog import Catalog
 from exchange.envelope import Envelope
 from exchange.pipeline.router import Router
 from exchange.records.headers import DEAD_LETTER_REASON, ONLY_ENDPOINT
+from exchange.ruleset import RuleSet
 from tests.harness import SAMR_SAMPLES, make_home
 
 TAX_NS = "urn:cn:gov:chinatax:taxpayer-registration:1"
@@ -45,8 +45,8 @@ def router(tmp_path: Path) -> Router:
         "source: samr.EnterpriseRegistration\ntarget: tax.TaxpayerRegistration\n"
         "stylesheet: broken.xsl\n"
     )
-    catalog = Catalog.load(home)
-    return Router(backbone=None, catalog=lambda: catalog)  # type: ignore[arg-type]
+    rules = RuleSet.load(home)
+    return Router(backbone=None, rules=lambda: rules)  # type: ignore[arg-type]
 
 
 def inbound(payload: bytes, **extra: str) -> ConsumedRecord:

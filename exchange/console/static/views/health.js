@@ -142,7 +142,7 @@ function page(health, ctx, t) {
     ctx.el("h2", { text: t("stages") }),
     stagesTable(health.stages, ctx, t),
     ctx.el("h2", { text: t("catalog") }),
-    catalogPart(health.catalog, ctx, t),
+    catalogPart(health.rules, ctx, t),
   ];
 }
 

@@ -12,14 +12,14 @@ from exchange.schemas import MessageSchema, SchemaRegistry
 
 
 @dataclass(frozen=True)
-class Catalog:
+class RuleSet:
     home: Path
     schemas: SchemaRegistry
     adapters: AdapterRegistry
     routing: RoutingTable
 
     @classmethod
-    def load(cls, home: Path) -> Catalog:
+    def load(cls, home: Path) -> RuleSet:
         """Load and compile everything; raises ConfigError naming each file at fault."""
         return cls(
             home=home,
