@@ -71,11 +71,14 @@ class LoadedFiles:
 
 
 def route_files(routes_dir: Path) -> list[Path]:
-    """The YAML files of a routes folder in name order (hidden editor files left out)."""
+    """The YAML files of a routes folder and its subfolders (``subscriptions/``: what the hub
+    wrote on an operator's approval), in path order, hidden files and folders left out."""
     return sorted(
         path
-        for path in routes_dir.iterdir()
-        if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith(".")
+        for path in routes_dir.rglob("*")
+        if path.suffix in SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(routes_dir).parts)
     )
 
 

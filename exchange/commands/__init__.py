@@ -1,0 +1,1 @@
+"""The ``exchange`` command's sub-commands, one module per part of the hub they serve."""
