@@ -220,15 +220,35 @@ def schemas() -> None:
 @click.argument("xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="Short name of the type (default from the schema).")
 @click.option("--version", default="1.0", show_default=True)
-def schemas_add(xsd: Path, name: str | None, version: str) -> None:
+@click.option(
+    "--root",
+    default=None,
+    metavar="QNAME",
+    help="The root element: name, prefix:name or {namespace}name; may be imported.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Register even if it breaks the type's compatibility policy (breaks are recorded).",
+)
+def schemas_add(xsd: Path, name: str | None, version: str, root: str | None, force: bool) -> None:
     """Register a new message type from XSD (copies it and what it includes or imports)."""
     from exchange.schemas import register_schema
 
     try:
-        schema = register_schema(xsd, _settings().home / "schemas", name=name, version=version)
+        schema = register_schema(
+            xsd, _settings().home / "schemas", name=name, version=version, root=root, force=force
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"registered {schema.name} {schema.version} ({schema.qname}) in {schema.folder}")
+    accepted = schema.manifest.accepted_breaks if schema.manifest is not None else None
+    if accepted:
+        count = len(accepted.get("breaks", []))
+        click.echo(
+            f"  with {count} accepted compatibility break(s) against {accepted.get('against')}, "
+            "recorded in its manifest.yaml"
+        )
 
 
 @schemas.command("list")
@@ -296,3 +316,21 @@ def routes_lint() -> None:
         sys.exit(1)
     if not problems:
         click.echo("routes/: no problems")
+
+
+from exchange.commands.schemas_check import check_command as _schemas_check  # noqa: E402
+
+schemas.add_command(_schemas_check)
+
+from exchange.commands.catalog import catalog_command, subscriptions_group  # noqa: E402
+
+main.add_command(catalog_command)
+main.add_command(subscriptions_group)
+
+from exchange.commands.adapters import adapters_group  # noqa: E402
+
+main.add_command(adapters_group)
+
+from exchange.commands.reload import reload_command  # noqa: E402
+
+main.add_command(reload_command)

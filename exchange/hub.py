@@ -18,6 +18,7 @@ from exchange.pipeline.indexer import IndexWriter
 from exchange.pipeline.intake import Intake
 from exchange.pipeline.restart import run_until_stopped
 from exchange.pipeline.router import Router
+from exchange.reload import RuleReloader
 from exchange.ruleset import RuleSet
 from exchange.settings import Settings
 from exchange.store import Store, StoreRetention
@@ -35,6 +36,9 @@ class Hub:
         self.settings = settings
         private_folder(settings.resolved_data_dir)
         self.rules = RuleSet.load(settings.home)
+        # Swaps ``rules`` for a new set between messages (exchange/reload.py); the serving
+        # process attaches its worker processes so they reload too.
+        self.reloader = RuleReloader(self, settings.home, settings.resolved_data_dir)
         self.store = Store(settings.resolved_database_url)
         self.backbone: Backbone = open_backbone(settings)
         self.egress = EgressRegistry()
@@ -61,7 +65,14 @@ class Hub:
         await self.backbone.start()
         await self.egress.start()
         if "router" in workers:
-            self._spawn("router", Router(self.backbone, self.current_rules).run)
+            self._spawn(
+                "router",
+                Router(
+                    self.backbone,
+                    self.current_rules,
+                    time_limit_s=self.settings.adapter_time_limit_s,
+                ).run,
+            )
         if "delivery" in workers:
             self._spawn(
                 "delivery",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,15 +18,28 @@ class RuleSet:
     schemas: SchemaRegistry
     adapters: AdapterRegistry
     routing: RoutingTable
+    # Which files this set was loaded from (``rules_version``): what /healthz shows and
+    # each message's trace records, so an operator can tell which set routed it.
+    version: str = field(default="")
 
     @classmethod
     def load(cls, home: Path) -> RuleSet:
-        """Load and compile everything; raises ConfigError naming each file at fault."""
+        """Load and compile everything; raises ConfigError naming each file at fault.
+
+        Every schema is compiled here, so a broken one stops a start or is refused by a
+        reload instead of failing the first message of its type.
+        """
+        # Fingerprint first: files edited while loading then give a version that differs
+        # from the next look, and the watcher loads again.
+        version = rules_version(home)
+        schemas = SchemaRegistry.load(home / "schemas")
+        schemas.compile_all()
         return cls(
             home=home,
-            schemas=SchemaRegistry.load(home / "schemas"),
+            schemas=schemas,
             adapters=AdapterRegistry.load(home / "adapters"),
             routing=RoutingTable.load(home / "routes"),
+            version=version,
         )
 
     @staticmethod
@@ -34,17 +48,61 @@ class RuleSet:
         return _type_names(schema.name, schema.qname)
 
 
+RULE_FOLDERS = ("schemas", "adapters", "routes")
+VERSION_LENGTH = 12
+
+
+def rule_files(home: Path) -> list[Path]:
+    """The files a rule set is made of, sorted: hidden ones, caches and adapter tests left out.
+
+    Adapters' ``tests/`` folders hold golden samples, not rules: editing them must not
+    look like a new rule set.
+    """
+    found: list[Path] = []
+    for folder in RULE_FOLDERS:
+        root = home / folder
+        if not root.is_dir():
+            continue
+        for path in root.rglob("*"):
+            parts = path.relative_to(root).parts
+            if any(part.startswith(".") or part == "__pycache__" for part in parts):
+                continue
+            if folder == "adapters" and "tests" in parts[:-1]:
+                continue
+            if path.is_file():
+                found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(home).as_posix())
+
+
+def rules_version(home: Path) -> str:
+    """12 hex characters of sha256 over every rule file's relative path and bytes."""
+    digest = hashlib.sha256()
+    for path in rule_files(home):
+        name = path.relative_to(home).as_posix().encode()
+        data = path.read_bytes()
+        # Lengths first, so no two different sets of files can hash the same stream.
+        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+        digest.update(data)
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
 def lint_home(home: Path) -> list[LintProblem]:
     """Every problem in routes/, checked against the schemas and adapters beside it.
 
-    Schemas and adapters must load (their errors raise ConfigError); the routing
+    Schemas must compile and adapters load (their errors raise ConfigError); the routing
     table need not: reporting what stops it from loading is the point.
     """
     schemas = SchemaRegistry.load(home / "schemas")
+    schemas.compile_all()
     adapters = AdapterRegistry.load(home / "adapters")
+    versions: dict[str, set[str]] = {}
+    for schema in schemas:
+        for name in (schema.name, schema.qname):
+            versions.setdefault(name, set()).add(schema.version)
     return lint(
         home / "routes",
-        schema_names={s.name for s in schemas} | {s.qname for s in schemas},
+        schema_names=set(versions),
+        schema_versions=versions,
         adapter_names={a.spec.name for a in adapters},
         resolve_chain=adapters.chain,
     )

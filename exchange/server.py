@@ -29,6 +29,7 @@ from exchange.processes import (
     serving_stages,
     stop_when_orphaned,
 )
+from exchange.reload import Watcher, WorkerReloads, write_report
 from exchange.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
     metrics.configure(settings, fresh=True)
     hub = Hub(settings)
     children = [WorkerProcess(stages) for stages in LAYOUTS[processes]]
+    # This process decides reloads; its worker processes reload when it signals them.
+    hub.reloader.attach_workers(lambda: children)
+    watch = settings.watch if settings.watch is not None else demo_port is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +60,13 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
         stop_children = asyncio.Event()
         supervised = [asyncio.create_task(child.run(stop_children)) for child in children]
         await hub.start(workers=serving_stages(processes))
+        write_report(settings.resolved_data_dir, hub.rules)
+        stop_watching = asyncio.Event()
+        watching = (
+            asyncio.create_task(Watcher(hub.reloader, settings.home).run(stop_watching))
+            if watch
+            else None
+        )
         # The console's backlog over time: sampled by the front door, once a second.
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(overview.sampler_for(hub).run(stop_sampling))
@@ -88,7 +99,8 @@ def build_app(settings: Settings, *, demo_port: int | None = None, processes: in
             yield
         finally:
             stop_sampling.set()
-            await asyncio.gather(sampling, return_exceptions=True)
+            stop_watching.set()
+            await asyncio.gather(sampling, *filter(None, [watching]), return_exceptions=True)
             stop_children.set()
             await asyncio.gather(*supervised, return_exceptions=True)
             await hub.stop()
@@ -141,10 +153,15 @@ async def serve(
 
 async def run_workers(settings: Settings, workers: Collection[str]) -> None:
     """``exchange worker``: stages without a front door, until SIGINT/SIGTERM."""
+    # A SIGHUP before the reload handler is installed must not end the process (its
+    # default); install() then checks the files for a change it may have missed.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     metrics.configure(settings, fresh=False)  # adds to the folder the serving process made
     hub = Hub(settings)
     dump_tasks_on_signal()
     await hub.start(workers=workers)
+    # SIGHUP from the serving process: reload the rules and report the version.
+    WorkerReloads(hub.reloader, settings.resolved_data_dir).install(hub, settings.home)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

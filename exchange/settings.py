@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_xml_depth: int = Field(default=64, gt=0, le=256)
     delivery_concurrency: int = Field(default=64, gt=0)
+    watch: bool | None = Field(
+        default=None,
+        description="Reload schemas/, adapters/ and routes/ when their files change "
+        "(default: on with serve --demo, else off; `exchange reload` works either way).",
+    )
+    adapter_time_limit_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds one adapter may take on one message unless its adapter.yaml "
+        "says time_limit; past it the message is dead-lettered for that destination.",
+    )
     header_timeout: float = Field(
         default=10.0,
         gt=0,
@@ -174,12 +186,19 @@ class Settings(BaseSettings):
         if value.startswith("kafka://"):
             _bootstrap_servers(value)
             return value
-        if value != "embedded" and not value.startswith("embedded://"):
-            raise ValueError(
-                f"unknown backbone {value!r}; use 'embedded', 'embedded:///path/log.db' or "
-                "'kafka://HOST:PORT[,HOST:PORT...]'"
-            )
-        return value
+        if value == "embedded" or value.startswith("embedded://"):
+            return value
+        # A plug-in backbone (entry point group exchange.backbones) is named by its scheme.
+        from exchange.backbone import BACKBONE_KINDS
+
+        scheme = value.partition("://")[0]
+        if "://" in value and scheme in BACKBONE_KINDS:
+            return value
+        raise ValueError(
+            f"unknown backbone {value!r}; use 'embedded', 'embedded:///path/log.db', "
+            "'kafka://HOST:PORT[,HOST:PORT...]' or a plug-in's NAME://... "
+            f"(installed kinds: {', '.join(BACKBONE_KINDS.kinds())})"
+        )
 
     @model_validator(mode="after")
     def _replicas_fit(self) -> Settings:

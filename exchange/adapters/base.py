@@ -19,7 +19,6 @@ from lxml import etree
 
 from exchange.envelope import Envelope
 
-KINDS = ("python", "xslt")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -29,6 +28,8 @@ class AdapterSpec:
 
     ``options`` are strings given in ``adapter.yaml``: XSLT string parameters
     for the xslt kind, constructor keyword arguments for the python kind.
+    ``time_limit`` is the most seconds one translation may take (None: the
+    hub's default, ``EXCHANGE_ADAPTER_TIME_LIMIT_S``).
     """
 
     name: str
@@ -38,6 +39,7 @@ class AdapterSpec:
     target: str
     title: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    time_limit: float | None = None
 
     def describe(self) -> str:
         """``name (source → target)``: how messages refer to an adapter."""

@@ -13,10 +13,12 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 from lxml import etree
 
 from exchange.adapters.base import Adapter
+from exchange.adapters.time_limit import Watch
 from exchange.envelope import Envelope
 from exchange.errors import ConfigError, TranslationError
 
@@ -96,6 +98,7 @@ def translate_chain(
     document: etree._ElementTree,
     envelope: Envelope,
     memo: dict[tuple[str, ...], etree._ElementTree] | None = None,
+    watch: Watch | None = None,
 ) -> etree._ElementTree:
     """Run each adapter on the previous one's output.
 
@@ -106,6 +109,9 @@ def translate_chain(
     ``memo``, shared across the chains of one document, keeps each chain prefix's
     result, so a fan-out through a canonical model translates to it once.
     Adapters never modify the document they are given, which makes this safe.
+
+    With ``watch`` (``exchange.adapters.time_limit``), each adapter call runs
+    under its time limit; one that exceeds it fails with a TranslationError.
     """
     current = document
     names: tuple[str, ...] = ()
@@ -121,7 +127,10 @@ def translate_chain(
             f"adapter '{spec.name}' (step {step} of {len(chain)}, {spec.source} → {spec.target})"
         )
         try:
-            result = adapter.translate(current, envelope)
+            if watch is None:
+                result = adapter.translate(current, envelope)
+            else:
+                result = watch.call(adapter, partial(adapter.translate, current, envelope))
         except TranslationError as exc:
             if f"adapter '{spec.name}'" in exc.detail:
                 raise

@@ -21,10 +21,10 @@ import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from exchange.adapters.base import NAME_PATTERN, AdapterSpec, PythonAdapter
-from exchange.adapters.manifest import Manifest
 from exchange.adapters.problems import AdapterConfigError
 
 ENTRY_POINT_GROUP = "exchange.adapters"
@@ -58,19 +58,21 @@ def package_name(adapter_name: str) -> str:
     return f"{_ROOT_PACKAGE}.{escaped}"
 
 
-def load_folder_adapter(manifest: Manifest) -> PythonAdapter:
-    """Import the class named in ``manifest`` and construct it with the manifest's options."""
-    assert manifest.module is not None and manifest.class_name is not None
-    spec = manifest.spec
-    module_file = manifest.folder / f"{manifest.module}.py"
-    where = manifest.where("class")
+def load_folder_adapter(
+    spec: AdapterSpec, folder: Path, module_name: str, class_name: str, where: str
+) -> PythonAdapter:
+    """Import ``class_name`` from ``folder/module_name.py`` and construct it with the options.
+
+    ``where`` (``adapter.yaml:line``) starts the messages about the class.
+    """
+    module_file = folder / f"{module_name}.py"
     try:
-        module = _import_from_folder(spec.name, manifest)
+        module = _import_from_folder(spec.name, folder, module_name)
     except Exception as exc:
         raise AdapterConfigError(
             [f"{module_file}: importing it failed ({_describe(exc)}); fix the module"]
         ) from exc
-    cls = getattr(module, manifest.class_name, None)
+    cls = getattr(module, class_name, None)
     if cls is None:
         present = sorted(
             n
@@ -81,14 +83,14 @@ def load_folder_adapter(manifest: Manifest) -> PythonAdapter:
         )
         raise AdapterConfigError(
             [
-                f"{where}: class '{manifest.class_name}' not found in {module_file.name} "
+                f"{where}: class '{class_name}' not found in {module_file.name} "
                 f"(adapter classes there: {', '.join(present) or 'none'}); fix the class name"
             ]
         )
     if not (isinstance(cls, type) and issubclass(cls, PythonAdapter)):
         raise AdapterConfigError(
             [
-                f"{where}: '{manifest.class_name}' in {module_file.name} is not a subclass of "
+                f"{where}: '{class_name}' in {module_file.name} is not a subclass of "
                 "exchange.adapters.PythonAdapter; derive it from PythonAdapter"
             ]
         )
@@ -106,7 +108,7 @@ def load_folder_adapter(manifest: Manifest) -> PythonAdapter:
     except Exception as exc:
         raise AdapterConfigError(
             [
-                f"{where}: constructing {manifest.class_name} with options "
+                f"{where}: constructing {class_name} with options "
                 f"{dict(spec.options)} failed ({_describe(exc)}); fix the options or __init__"
             ]
         ) from exc
@@ -172,14 +174,14 @@ def _load_entry_point(entry_point: EntryPointLike, origin: str) -> PythonAdapter
         ) from exc
 
 
-def _import_from_folder(adapter_name: str, manifest: Manifest) -> Any:
+def _import_from_folder(adapter_name: str, folder: Path, module_name: str) -> Any:
     package = package_name(adapter_name)
     for loaded in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
         del sys.modules[loaded]
     _ensure_package(_ROOT_PACKAGE, [])
-    _ensure_package(package, [str(manifest.folder)])
+    _ensure_package(package, [str(folder)])
     importlib.invalidate_caches()
-    return importlib.import_module(f"{package}.{manifest.module}")
+    return importlib.import_module(f"{package}.{module_name}")
 
 
 def _ensure_package(name: str, path: list[str]) -> None:

@@ -15,15 +15,14 @@ from pathlib import Path
 
 from exchange.adapters.base import Adapter
 from exchange.adapters.chain import check_chain, shortest_chain
+from exchange.adapters.kinds import AdapterKinds, default_kinds
 from exchange.adapters.manifest import MANIFEST, Manifest, read_manifest
 from exchange.adapters.problems import AdapterConfigError
 from exchange.adapters.python import (
     EntryPointLike,
     installed_entry_points,
     load_entry_point_adapters,
-    load_folder_adapter,
 )
-from exchange.adapters.xslt import XsltAdapter
 from exchange.errors import ConfigError
 
 
@@ -44,12 +43,22 @@ class AdapterRegistry:
         self._chains: dict[tuple[str, str, tuple[str, ...] | None], tuple[Adapter, ...]] = {}
 
     @classmethod
-    def load(cls, adapters_dir: Path, *, entry_points: bool = True) -> AdapterRegistry:
-        """Load every adapter folder under ``adapters_dir`` (missing = none) and entry point."""
-        return cls._load(adapters_dir, installed_entry_points() if entry_points else [])
+    def load(
+        cls, adapters_dir: Path, *, entry_points: bool = True, kinds: AdapterKinds | None = None
+    ) -> AdapterRegistry:
+        """Load every adapter folder under ``adapters_dir`` (missing = none) and entry point.
+
+        ``kinds`` resolves each folder's ``kind`` (default: built-ins and installed plug-ins).
+        """
+        return cls._load(adapters_dir, installed_entry_points() if entry_points else [], kinds)
 
     @classmethod
-    def _load(cls, adapters_dir: Path, entry_points: Iterable[EntryPointLike]) -> AdapterRegistry:
+    def _load(
+        cls,
+        adapters_dir: Path,
+        entry_points: Iterable[EntryPointLike],
+        kinds: AdapterKinds | None = None,
+    ) -> AdapterRegistry:
         problems: list[str] = []
         found: list[tuple[Adapter, str]] = []
         if adapters_dir.exists() and not adapters_dir.is_dir():
@@ -59,7 +68,7 @@ class AdapterRegistry:
                 if not folder.is_dir() or folder.name.startswith((".", "_")):
                     continue
                 try:
-                    adapter, origin = _load_folder(folder)
+                    adapter, origin = _load_folder(folder, kinds)
                 except AdapterConfigError as exc:
                     problems.extend(exc.problems)
                 else:
@@ -157,14 +166,29 @@ class AdapterRegistry:
         )
 
 
-def _load_folder(folder: Path) -> tuple[Adapter, str]:
+def _load_folder(folder: Path, kinds: AdapterKinds | None) -> tuple[Adapter, str]:
     path = folder / MANIFEST
     if not path.is_file():
         raise AdapterConfigError(
             [f"{folder}: no {MANIFEST} in this adapter folder; add one or move the folder away"]
         )
-    manifest: Manifest = read_manifest(path)
-    if manifest.spec.kind == "xslt":
-        assert manifest.stylesheet is not None
-        return XsltAdapter(manifest.spec, manifest.stylesheet), str(path)
-    return load_folder_adapter(manifest), str(path)
+    manifest: Manifest = read_manifest(path, kinds)
+    return build_adapter(manifest, kinds), str(path)
+
+
+def build_adapter(manifest: Manifest, kinds: AdapterKinds | None = None) -> Adapter:
+    """Build the adapter a checked manifest describes, through its kind."""
+    kind = (kinds or default_kinds()).get(manifest.spec.kind)
+    try:
+        return kind.build(manifest.spec, manifest.config, manifest.folder)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        # A plug-in kind's own bug: name the adapter and the kind instead of a bare traceback.
+        raise AdapterConfigError(
+            [
+                f"{manifest.where('kind')}: kind '{manifest.spec.kind}' failed to build "
+                f"adapter '{manifest.spec.name}' ({type(exc).__name__}: {exc}); "
+                "fix the adapter folder or the package providing the kind"
+            ]
+        ) from exc

@@ -244,6 +244,7 @@ def rules_summary(rules: RuleSet) -> dict[str, Any]:
         "status": GREEN,
         "reason": "loaded",
         "digest": digest.hexdigest()[:16],
+        "version": rules.version,  # the files' version, as /healthz and traces say it
         "schemas": schemas,
         "adapters": adapters,
         "routes": len(routing.routes),

@@ -4,7 +4,7 @@ An egress sends one document to one endpoint, once.  The delivery engine owns re
 back-off, circuit breaking and dead-lettering; an egress only says, through the
 ``retriable`` flag of the error it raises, whether another try is worthwhile.
 
-    DeliveryError (exchange.errors)
+    DeliveryError (all in exchange.errors, re-exported here)
     └── EndpointError           carries the endpoint, its URL and ``retry_after``
         ├── EndpointUnavailable retriable: 5xx/408/425/429, refused, reset, DNS, timeout
         └── EndpointRejected    not retriable: the receiver refused this document
@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from exchange.envelope import Envelope
-from exchange.errors import ConfigError, DeliveryError
+from exchange.errors import (  # defined with the whole tree; re-exported from here
+    DeliveryError,
+    EndpointError,
+    EndpointMisconfigured,
+    EndpointRejected,
+    EndpointUnavailable,
+)
 from exchange.routing.model import Endpoint
 
 
@@ -46,70 +52,6 @@ class Receipt:
     elapsed: float  # seconds from sending to the complete answer
 
 
-class EndpointError(DeliveryError):
-    """A delivery failed at one endpoint; says which, where, and when to try again.
-
-    ``retry_after`` is the wait in seconds the receiver asked for (HTTP ``Retry-After``),
-    or None; the engine should not retry sooner than that.
-    """
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        endpoint: str,
-        url: str,
-        retriable: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(detail, retriable=retriable, status=status)
-        self.endpoint = endpoint
-        self.url = url
-        self.retry_after = retry_after
-
-
-class EndpointUnavailable(EndpointError):
-    """The endpoint could not take the delivery now (down, overloaded, slow); try again."""
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        endpoint: str,
-        url: str,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(
-            detail,
-            endpoint=endpoint,
-            url=url,
-            retriable=True,
-            status=status,
-            retry_after=retry_after,
-        )
-
-
-class EndpointRejected(EndpointError):
-    """The receiver refused this document; the same try would be refused again."""
-
-    def __init__(self, detail: str, *, endpoint: str, url: str, status: int | None) -> None:
-        super().__init__(detail, endpoint=endpoint, url=url, retriable=False, status=status)
-
-
-class EndpointMisconfigured(ConfigError, DeliveryError):
-    """The endpoint's configuration cannot be used (for example a ``${VAR}`` that is not set).
-
-    A ConfigError for whoever loads or lints endpoints, and a non-retriable DeliveryError
-    for the engine, which dead-letters the message so it can be replayed once fixed.
-    """
-
-    def __init__(self, detail: str, *, endpoint: str) -> None:
-        DeliveryError.__init__(self, detail, retriable=False)
-        self.endpoint = endpoint
-
-
 class Egress(abc.ABC):
     """Sends documents to endpoints of one ``kind`` (``Endpoint.kind``).
 
@@ -118,6 +60,9 @@ class Egress(abc.ABC):
     """
 
     kind: ClassVar[str]
+    # The fields an endpoint of this kind declares in routes/ (an Endpoint subclass whose
+    # ``kind`` is a Literal of this kind): the routes loader parses and lints with it.
+    endpoint_model: ClassVar[type[Endpoint]]
 
     async def start(self) -> None:  # noqa: B027 - optional hook, nothing to start by default
         """Acquire shared resources; called once before the first ``send``."""
@@ -132,3 +77,15 @@ class Egress(abc.ABC):
     @abc.abstractmethod
     async def send(self, outbound: Outbound) -> Receipt:
         """Deliver ``outbound`` once; return the receipt, or raise DeliveryError."""
+
+
+__all__ = [
+    "DeliveryError",
+    "Egress",
+    "EndpointError",
+    "EndpointMisconfigured",
+    "EndpointRejected",
+    "EndpointUnavailable",
+    "Outbound",
+    "Receipt",
+]

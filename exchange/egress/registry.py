@@ -5,6 +5,10 @@ instance holds the connection pool, so every endpoint of the kind shares it.  A 
 plugs in by ``register("ftp", FtpEgress)`` or, from another package,
 an entry point in the ``exchange.egress`` group naming its class.  Registries are plain
 objects, so each test builds its own.  Built in: ``rest`` and ``soap``.
+
+Each egress class declares the endpoint model of its kind (``endpoint_model``), which is
+how ``routes/endpoints.yaml`` entries of that kind are parsed and linted (see
+``exchange.egress.kinds``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 
 from exchange.egress.base import Egress
+from exchange.egress.kinds import EGRESS_KINDS, ENTRY_POINT_GROUP, egress_kinds, endpoint_model
 from exchange.egress.rest import RestEgress
 from exchange.egress.soap import SoapEgress
 from exchange.errors import ConfigError
+from exchange.plugins import PluginError, PluginRegistry
 from exchange.routing.model import Endpoint
 
-ENTRY_POINT_GROUP = "exchange.egress"
+__all__ = [
+    "BUILTIN_KINDS",
+    "EGRESS_KINDS",
+    "ENTRY_POINT_GROUP",
+    "EgressRegistry",
+    "egress_kinds",
+    "endpoint_model",
+]
 
 EgressFactory = Callable[[], Egress]
 
@@ -44,8 +57,9 @@ class EgressRegistry:
             BUILTIN_KINDS if factories is None else factories
         )
         if load_entry_points:
-            for entry in entry_points(group=ENTRY_POINT_GROUP):
-                self._factories.setdefault(entry.name, _lazy(entry.name, entry.value, entry.load))
+            kinds = egress_kinds(entry_points(group=ENTRY_POINT_GROUP), builtins={})
+            for kind in kinds.kinds():
+                self._factories.setdefault(kind, _lazy(kinds, kind))
         self._instances: dict[str, Egress] = {}
         self._started = False
 
@@ -124,22 +138,14 @@ class EgressRegistry:
         )
 
 
-def _lazy(name: str, target: str, load: Callable[[], object]) -> EgressFactory:
+def _lazy(kinds: PluginRegistry[type[Egress]], kind: str) -> EgressFactory:
     """A factory that imports a plug-in's class only when its kind is started."""
 
     def build() -> Egress:
         try:
-            cls = load()
-        except Exception as exc:
-            raise ConfigError(
-                f"egress kind {name!r} from entry point {target!r} failed to import ({exc}); "
-                "fix or uninstall the package that declares it"
-            ) from exc
-        if not (isinstance(cls, type) and issubclass(cls, Egress)):
-            raise ConfigError(
-                f"egress kind {name!r}: entry point {target!r} is not an Egress class; "
-                "point it at an Egress subclass"
-            )
+            cls = kinds.get(kind)
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from exc
         return cls()
 
     return build

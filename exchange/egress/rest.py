@@ -38,7 +38,8 @@ from exchange.egress.http import (
     parse_retry_after,
     shown_url,
 )
-from exchange.routing.model import Endpoint, RestEndpoint
+from exchange.egress.rest_endpoint import RestEndpoint
+from exchange.routing.model import Endpoint
 
 CONTENT_TYPE = "application/xml; charset=utf-8"
 
@@ -49,6 +50,7 @@ class RestEgress(HttpEgress):
     """Delivers to ``kind: rest`` endpoints over one shared, pooled HTTP client."""
 
     kind: ClassVar[str] = "rest"
+    endpoint_model: ClassVar[type[Endpoint]] = RestEndpoint
 
     def check(self, endpoint: Endpoint) -> None:
         self._rest(endpoint)

@@ -46,6 +46,7 @@ from exchange.egress.http import (
     parse_retry_after,
     shown_url,
 )
+from exchange.egress.soap_endpoint import SoapEndpoint
 from exchange.egress.soap_envelope import (
     DocumentMismatch,
     NotAnEnvelope,
@@ -54,7 +55,7 @@ from exchange.egress.soap_envelope import (
 )
 from exchange.egress.wsdl import SoapOperation, WsdlCache, WsdlUnreachable
 from exchange.errors import ConfigError
-from exchange.routing.model import Endpoint, SoapEndpoint
+from exchange.routing.model import Endpoint
 
 # SOAP answers (acknowledgements) can be larger than REST ones; read them whole up to this.
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -64,6 +65,7 @@ class SoapEgress(HttpEgress):
     """Delivers to ``kind: soap`` endpoints over one shared, pooled HTTP client."""
 
     kind: ClassVar[str] = "soap"
+    endpoint_model: ClassVar[type[Endpoint]] = SoapEndpoint
 
     def __init__(self, *, wsdl_cache: WsdlCache | None = None, **http: Unpack[HttpOptions]) -> None:
         """As ``RestEgress``; ``wsdl_cache`` shares loaded WSDLs (a test passes its own)."""

@@ -7,6 +7,14 @@ same scheme, host and port (no redirects).  DTDs and entities are refused by zee
 settings.  So a WSDL, however written, cannot make the hub read another file or open a
 connection elsewhere.
 
+Before that check, a location with a local stand-in is read from it instead:
+
+- the W3C schemas shipped with the hub (``xml.xsd``, XML Signature; the same catalogue the
+  schema compiler uses, :mod:`exchange.schemas.catalog`), for any WSDL;
+- for a local WSDL, the operator's map ``routes/wsdl/locations.txt``: one
+  ``REMOTE-URL  LOCAL-FILE`` pair a line (``#`` comments), the file relative to ``routes/``
+  (a text file, not YAML: every YAML file under ``routes/`` is read as routes).
+
 A WSDL zeep cannot read whole is refused (``WsdlRefused``, a ConfigError) with the reason
 and, where ``exchange.egress.wsdl_problems`` finds it, the line to fix: malformed XML, a
 document that is not a WSDL 1.1, a reference to a message, portType or binding it does
@@ -19,6 +27,7 @@ ConfigError that names the choices the WSDL offers ("did you mean ...").
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
@@ -39,10 +48,14 @@ from exchange.egress.wsdl_problems import WsdlSources, describe
 from exchange.errors import ConfigError
 from exchange.routing.model import SoapEndpoint
 from exchange.routing.problems import did_you_mean
+from exchange.schemas import catalog
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 DEFAULT_LOAD_TIMEOUT = 30.0
+#: the operator's map of remote locations to local files, relative to the routes folder
+LOCATIONS_FILE = Path("wsdl") / "locations.txt"
+_COMMENT = re.compile(r"(^|\s)#.*$")
 
 # zeep warns about, and then leaves out, what it cannot resolve (a binding operation its
 # portType lacks, a message part of an unknown type).  As errors they stop the load, which
@@ -88,16 +101,29 @@ class SoapOperation:
 class _ConfinedTransport(Transport):  # type: ignore[misc]  # zeep is untyped
     """zeep's transport, refusing every location outside ``root``."""
 
-    def __init__(self, root: str, timeout: float) -> None:
+    def __init__(
+        self, root: str, timeout: float, locations: Mapping[str, Path] | None = None
+    ) -> None:
         super().__init__(timeout=timeout)  # type: ignore[no-untyped-call]
         self.session.trust_env = False  # no proxies or netrc picked up from the environment
         self.root = root
+        self.locations = dict(locations or {})
         self.fetched: dict[str, bytes] = {}  # what zeep read, to say what is wrong with it
 
     def load(self, url: str) -> bytes:
+        local = self._stand_in(url)
+        if local is not None:
+            data = self.fetched[url] = local.read_bytes()
+            return data
         self._check(url)
         data = self.fetched[url] = self._fetch(url)
         return data
+
+    def _stand_in(self, url: str) -> Path | None:
+        """The local file answering ``url``: a shipped W3C schema or the operator's map."""
+        if not _is_http(url):
+            return None
+        return catalog.local_copy(url) or self.locations.get(_normal_url(url))
 
     def _fetch(self, url: str) -> bytes:
         if _is_http(url):
@@ -205,14 +231,16 @@ class WsdlCache:
             return loaded
 
     def _load(self, location: str, root: str) -> LoadedWsdl:
-        transport = _ConfinedTransport(root, self._timeout)
+        locations = {} if _is_http(root) else read_locations(Path(root))
+        transport = _ConfinedTransport(root, self._timeout, locations)
         settings = Settings(
             strict=True,
             forbid_dtd=True,
             forbid_entities=True,
-            # A local WSDL reaches no network at all; a URL WSDL's own host is checked by
-            # the transport.
-            forbid_external=not _is_http(root),
+            # The transport is the one gate: it answers shipped and mapped locations from
+            # local files and refuses the rest (a local WSDL reaches no network at all; a
+            # URL WSDL only its own host), so zeep must hand it every URL.
+            forbid_external=False,
             # Load what the WSDL names, as it names it (the transport checks each location).
             force_https=False,
         )
@@ -364,3 +392,38 @@ def _key(endpoint: SoapEndpoint) -> tuple[str, ...]:
 
 def _is_http(location: str) -> bool:
     return location.startswith(("http://", "https://"))
+
+
+def _normal_url(url: str) -> str:
+    """http and https alike, no trailing slash: how the maps' keys are compared."""
+    if url.startswith("https://"):
+        url = "http://" + url[len("https://") :]
+    return url.rstrip("/")
+
+
+def read_locations(routes_dir: Path) -> dict[str, Path]:
+    """The operator's ``routes/wsdl/locations.txt`` (empty when there is none); WsdlRefused
+    naming the line when a pair is malformed or its file is missing or outside routes/."""
+    path = routes_dir / LOCATIONS_FILE
+    if not path.is_file():
+        return {}
+    base = routes_dir.resolve()
+    found: dict[str, Path] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = _COMMENT.sub("", line).strip()  # a '#' inside a URL (xmldsig#) is kept
+        if not text:
+            continue
+        fields = text.split()
+        if len(fields) != 2 or not _is_http(fields[0]):
+            raise WsdlRefused(
+                f"{path}:{number}: expected 'REMOTE-URL LOCAL-FILE' (an http(s) URL, then a "
+                "file relative to routes/); fix the line"
+            )
+        local = (base / fields[1]).resolve()
+        if not local.is_relative_to(base) or not local.is_file():
+            raise WsdlRefused(
+                f"{path}:{number}: {fields[1]} is not a file inside the routes folder {base}; "
+                "copy the document there and give its path relative to routes/"
+            )
+        found[_normal_url(fields[0])] = local
+    return found

@@ -38,7 +38,7 @@ DESCRIPTION = (
 )
 
 
-def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+def json_answer(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": schema}},
@@ -46,7 +46,7 @@ def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, A
     }
 
 
-def _problem(description: str, **extra: Any) -> dict[str, Any]:
+def problem_answer(description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
         "content": {PROBLEM: {"schema": ref(answers.Problem)}},
@@ -82,9 +82,9 @@ def _path_id(name: str, description: str) -> dict[str, Any]:
 
 
 # Answers that any operation can get from the layers in front of the handlers.
-TIMEOUT = _problem("Request headers or body not received in time.")
-HEADERS_TOO_LARGE = _problem("The request line and headers are over the server's size limit.")
-UNAVAILABLE = _problem(
+TIMEOUT = problem_answer("Request headers or body not received in time.")
+HEADERS_TOO_LARGE = problem_answer("The request line and headers are over the server's size limit.")
+UNAVAILABLE = problem_answer(
     "Hub unavailable or connection cap reached; try again shortly.",
     headers={
         "Retry-After": {
@@ -93,7 +93,7 @@ UNAVAILABLE = _problem(
         }
     },
 )
-UNAUTHENTICATED = _problem(
+UNAUTHENTICATED = problem_answer(
     "No key, or an unknown or revoked key.",
     headers={
         "WWW-Authenticate": {
@@ -142,7 +142,7 @@ SUBMIT = {
         "content": {media: {"schema": {"type": "string"}} for media in XML_MEDIA_TYPES},
     },
     "responses": {
-        "202": _json(
+        "202": json_answer(
             ref(answers.Accepted),
             "Accepted: the message is durable on the backbone.",
             headers={
@@ -165,20 +165,20 @@ SUBMIT = {
                 }
             },
         ),
-        "400": _problem(
+        "400": problem_answer(
             "Not well-formed XML, an encoding that does not decode, a DTD/DOCTYPE or "
             "entity declaration, nesting deeper than EXCHANGE_MAX_XML_DEPTH, or a message "
             "or correlation id that is empty, too long or not visible ASCII."
         ),
         "401": UNAUTHENTICATED,
-        "403": _problem(
+        "403": problem_answer(
             "X-Exchange-Sender is not the key's sender, or the sender may not send this type."
         ),
         "408": TIMEOUT,
         "431": HEADERS_TOO_LARGE,
-        "413": _problem("Over the size limit (EXCHANGE_MAX_MESSAGE_BYTES)."),
-        "415": _problem("Not an XML content type."),
-        "422": _problem(
+        "413": problem_answer("Over the size limit (EXCHANGE_MAX_MESSAGE_BYTES)."),
+        "415": problem_answer("Not an XML content type."),
+        "422": problem_answer(
             "Unknown message type, invalid against the schema (rule xsd) or the business "
             "rules, or no route takes it; errors lists every problem."
         ),
@@ -192,17 +192,19 @@ MESSAGE = {
     "security": SECURED,
     "parameters": [_path_id("hub_id", "The id from the 202 answer.")],
     "responses": {
-        "200": _json(ref(answers.Message), "The message, its trace and its deliveries."),
+        "200": json_answer(ref(answers.Message), "The message, its trace and its deliveries."),
         "401": UNAUTHENTICATED,
-        "403": _problem("The message was sent by another sender (and the key is no operator's)."),
-        "404": _problem("No message has this id."),
+        "403": problem_answer(
+            "The message was sent by another sender (and the key is no operator's)."
+        ),
+        "404": problem_answer("No message has this id."),
         "408": TIMEOUT,
         "431": HEADERS_TOO_LARGE,
         "503": UNAVAILABLE,
     },
 }
 
-NOT_OPERATOR = _problem("The key is not an operator key.")
+NOT_OPERATOR = problem_answer("The key is not an operator key.")
 
 DEAD_LETTERS = {
     "operationId": "listDeadLetters",
@@ -239,7 +241,7 @@ DEAD_LETTERS = {
         },
     ],
     "responses": {
-        "200": _json(
+        "200": json_answer(
             ref(answers.DeadLetterPage),
             "One page of dead letters.",
             links={
@@ -250,12 +252,12 @@ DEAD_LETTERS = {
                 }
             },
         ),
-        "400": _problem(
+        "400": problem_answer(
             "A limit outside 1..1000, an include_replayed that is not true or false, or a "
             "cursor this hub did not hand out."
         ),
         "401": UNAUTHENTICATED,
-        "403": _problem("The key is neither an operator's nor a viewer's."),
+        "403": problem_answer("The key is neither an operator's nor a viewer's."),
         "408": TIMEOUT,
         "431": HEADERS_TOO_LARGE,
         "503": UNAVAILABLE,
@@ -271,12 +273,12 @@ REPLAY = {
     "security": SECURED,
     "parameters": [_path_id("dead_letter_id", "The id from GET /v1/dead-letters.")],
     "responses": {
-        "202": _json(ref(answers.Replayed), "Published again."),
+        "202": json_answer(ref(answers.Replayed), "Published again."),
         "401": UNAUTHENTICATED,
         "403": NOT_OPERATOR,
-        "404": _problem("No dead letter has this id."),
+        "404": problem_answer("No dead letter has this id."),
         "408": TIMEOUT,
-        "409": _problem("An operator discarded this dead letter: it is not replayed."),
+        "409": problem_answer("An operator discarded this dead letter: it is not replayed."),
         "431": HEADERS_TOO_LARGE,
         "503": UNAVAILABLE,
     },
@@ -288,7 +290,7 @@ HEALTH = {
     "cost follows the backlog, not the size of the store, so probes may call it often.",
     "security": [],
     "responses": {
-        "200": _json(ref(answers.Health), "The hub answers and its store is readable."),
+        "200": json_answer(ref(answers.Health), "The hub answers and its store is readable."),
         "408": TIMEOUT,
         "431": HEADERS_TOO_LARGE,
         "503": {

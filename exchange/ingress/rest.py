@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exchange import console, metrics
+from exchange.catalog import api as catalog_api
 from exchange.envelope import HEADERS as ENVELOPE
 from exchange.errors import (
     ExchangeError,
@@ -27,13 +28,14 @@ from exchange.errors import (
     UnsupportedMediaType,
 )
 from exchange.hub import Hub
-from exchange.ingress import http_errors, openapi
+from exchange.ingress import admin, http_errors, openapi
 from exchange.ingress.paging import BadQuery, DeadLetterPage
 from exchange.ingress.problems import problem
 from exchange.ingress.readiness import readiness
 from exchange.metrics import scrape as metrics_endpoint
 from exchange.pipeline.intake import Submission
 from exchange.pipeline.replay import AlreadyDiscarded, UnknownDeadLetter, replay
+from exchange.reload import rules_health
 from exchange.store import BadCursor, Identity, dead_letter_cursor
 
 log = logging.getLogger(__name__)
@@ -281,6 +283,7 @@ def create_app(hub: Hub) -> FastAPI:
                 "status": "ok",
                 "messages": reading.messages,
                 "index_failures": reading.index_failures,
+                "rules": rules_health(hub),
             }
         )
 
@@ -301,6 +304,8 @@ def create_app(hub: Hub) -> FastAPI:
 
     http_errors.install(app)
     metrics_endpoint.install(app, hub)
+    catalog_api.install(app, hub)
+    admin.install(app, hub)
     openapi.install(app)
     console.mount(app, hub)
     return app

@@ -69,6 +69,7 @@ FLUSH_ON_STOP_SECONDS = 5.0
 # Records held per send slot: the others wait for their retry time, or for an open
 # breaker, without a slot.
 HELD_PER_SLOT = 4
+FOLLOW_SECONDS = 0.25  # how often delivery looks for endpoints a reloaded rule set adds
 
 
 class EndpointDelivery:
@@ -88,6 +89,9 @@ class EndpointDelivery:
         self._rules = rules
         self._concurrency = concurrency
         configured = rules().routing.endpoints.get(endpoint)
+        # A reload that removes the endpoint leaves its records to deliver: they go with
+        # the configuration it had when last seen (see _configured).
+        self._last_configured = configured
         self._breaker = CircuitBreaker.for_policy(
             configured.breaker if configured is not None else BreakerPolicy()
         )
@@ -215,7 +219,7 @@ class EndpointDelivery:
 
         if h.CLAIM_ERROR in headers:
             return give_up(headers[h.CLAIM_ERROR])
-        endpoint = self._rules().routing.endpoints.get(headers.get(h.ENDPOINT, self.endpoint))
+        endpoint = self._configured(headers.get(h.ENDPOINT, self.endpoint))
         if endpoint is None:
             return give_up(
                 f"endpoint {self.endpoint!r} is no longer configured; add it to routes/ and replay"
@@ -304,6 +308,15 @@ class EndpointDelivery:
             },
         )
         return [failed, retry]
+
+    def _configured(self, name: str) -> Endpoint | None:
+        """The endpoint as the current rules say, or as last seen if a reload removed it."""
+        found = self._rules().routing.endpoints.get(name)
+        if name != self.endpoint:
+            return found
+        if found is not None:
+            self._last_configured = found
+        return self._last_configured
 
     async def _send(self, outbound: Outbound) -> Receipt | DeliveryError | ConfigError:
         """The receiver's answer, or the error that says why it did not take the delivery."""
@@ -479,8 +492,43 @@ class Delivery:
         self._concurrency = concurrency
 
     async def run(self, stop: asyncio.Event) -> None:
-        names = sorted(self._rules().routing.endpoints)
-        await asyncio.gather(*(self._run_endpoint(name, stop) for name in names))
+        """Deliver every endpoint, and each endpoint a reloaded rule set adds.
+
+        An endpoint a reload removes keeps its worker: the records already routed to it
+        are delivered with its last configuration (and so are its retries).
+        """
+        running: dict[str, asyncio.Task[None]] = {}
+        version: str | None = None
+        try:
+            while not stop.is_set():
+                rules = self._rules()
+                if rules.version != version:
+                    version = rules.version
+                    self._follow(rules, running, stop)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=FOLLOW_SECONDS)
+        finally:
+            if running:
+                await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _follow(
+        self, rules: RuleSet, running: dict[str, asyncio.Task[None]], stop: asyncio.Event
+    ) -> None:
+        names = set(rules.routing.endpoints)
+        first = not running
+        for name in sorted(names - set(running)):
+            if not first:
+                log.info("rules %s add endpoint %s: delivering to it", rules.version, name)
+            running[name] = asyncio.create_task(
+                self._run_endpoint(name, stop), name=f"delivery to {name}"
+            )
+        for name in sorted(set(running) - names):
+            log.info(
+                "rules %s no longer name endpoint %s: its records already routed are still"
+                " delivered with its last configuration",
+                rules.version,
+                name,
+            )
 
     async def _run_endpoint(self, name: str, stop: asyncio.Event) -> None:
         """One endpoint's delivery, a fresh worker (and consumer) after a failure: the others

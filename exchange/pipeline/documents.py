@@ -81,9 +81,19 @@ class DocumentWriter:
         self._keep = keep  # False: document retention is 0, read and commit only
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = await self._backbone.consumer(GROUP, topics_of(self._rules()))
+        topics = topics_of(self._rules())
+        consumer = await self._backbone.consumer(GROUP, topics)
         try:
             while not stop.is_set():
+                wanted = topics_of(self._rules())
+                if set(wanted) - set(topics):
+                    # A reload added endpoints: the group reads their topics too, from a
+                    # fresh consumer (between batches, everything read is committed). Topics
+                    # of removed endpoints stay, for the records still delivered there.
+                    topics = sorted(set(topics) | set(wanted))
+                    await consumer.close()
+                    consumer = await self._backbone.consumer(GROUP, topics)
+                    log.info("documents: now reading %s", ", ".join(topics))
                 batch = await consumer.fetch(max_records=BATCH, timeout=0.2)
                 if not batch:
                     continue

@@ -247,7 +247,9 @@ class Intake:
                     "fix each one listed and send again",
                     problems,
                 )
-            if not rules.routing.destinations_for(sender=sender, type_names=names, document=tree):
+            if not rules.routing.destinations_for(
+                sender=sender, type_names=names, document=tree, version=schema.version
+            ):
                 raise NoRoute(
                     f"no route takes {schema.name} from {sender!r}; ask the operators to add a "
                     "route (routes/*.yaml) or check the document's content"

@@ -110,6 +110,9 @@ class Rejected(_Arrival):
 class Routed(Event):
     kind = EventKind.ROUTED
     destinations: tuple[Destination, ...]
+    # The version of the rule set that routed it (exchange/ruleset.py ``RuleSet.version``):
+    # after a reload, the trace says which set each message went by.
+    rules: str | None = _absent_if_none()
 
 
 @dataclass(slots=True, kw_only=True)

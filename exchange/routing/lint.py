@@ -18,6 +18,7 @@ from exchange.routing.checks import check_table
 from exchange.routing.loader import LoadedFiles, Located, load_files
 from exchange.routing.model import Route, SoapEndpoint
 from exchange.routing.problems import LintProblem, did_you_mean, sort_key
+from exchange.schemas.manifest import is_version, version_key
 
 ResolveChain = Callable[[str, str, Sequence[str] | None], object]
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -27,6 +28,7 @@ def lint(
     routes_dir: Path,
     *,
     schema_names: Collection[str] | None = None,
+    schema_versions: Mapping[str, Collection[str]] | None = None,
     adapter_names: Collection[str] | None = None,
     resolve_chain: ResolveChain | None = None,
     wsdl: bool = True,
@@ -35,7 +37,9 @@ def lint(
     """Every problem in ``routes_dir``, errors and warnings, ordered by file and line.
 
     ``schema_names`` should hold every name a message type is known by (schema
-    names and ``{namespace}local`` names), since routes may use either.
+    names and ``{namespace}local`` names), since routes may use either;
+    ``schema_versions`` maps those names to their registered versions, so that a
+    route's ``match.versions`` naming one that is not registered is reported.
     ``resolve_chain(source_type, target_type, adapters)`` should raise (a
     ConfigError) when no adapter chain connects the two types.  ``wsdl=False`` leaves
     the SOAP endpoints' WSDLs unread (a URL WSDL is fetched otherwise); ``environ``
@@ -54,6 +58,8 @@ def lint(
         )
     if schema_names is not None:
         problems.extend(_unknown_types(loaded, schema_names))
+    if schema_versions is not None:
+        problems.extend(_unknown_versions(loaded, schema_versions))
     if adapter_names is not None:
         problems.extend(_unknown_adapters(loaded, adapter_names))
     if resolve_chain is not None:
@@ -130,6 +136,31 @@ def _unknown_types(loaded: LoadedFiles, schema_names: Collection[str]) -> Iterat
             if name != "*" and name not in schema_names:
                 line = sender.line("may_send", index)
                 yield problem(sender.file, line, f"sender '{sender.item.code}'", name)
+
+
+def _unknown_versions(
+    loaded: LoadedFiles, schema_versions: Mapping[str, Collection[str]]
+) -> Iterator[LintProblem]:
+    """A route's ``match.versions`` entry its message type has no schema for ("1" is "1.0")."""
+    for route in loaded.routes.values():
+        match = route.item.match
+        registered = schema_versions.get(match.message_type or "")
+        if not match.versions or registered is None:
+            continue  # an unknown type is reported once, by _unknown_types
+        keys = {_version_key(v) for v in registered}
+        for index, version in enumerate(match.versions):
+            if _version_key(version) not in keys:
+                yield LintProblem(
+                    route.file,
+                    route.line("match", "versions", index),
+                    f"route '{route.item.name}': {match.message_type} has no version "
+                    f"'{version}' (registered: {', '.join(sorted(registered))}) — register it "
+                    "or fix the version",
+                )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return version_key(version) if is_version(version) else ()
 
 
 def _unknown_adapters(loaded: LoadedFiles, adapter_names: Collection[str]) -> Iterator[LintProblem]:

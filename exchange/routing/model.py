@@ -7,13 +7,15 @@ what they parse into.  Every YAML file may hold any of three sections:
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal, Self
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:  # re-exported lazily, see __getattr__ at the end
+    from exchange.egress.rest_endpoint import RestEndpoint as RestEndpoint
+    from exchange.egress.soap_endpoint import SoapEndpoint as SoapEndpoint
 
 
 class _Strict(BaseModel):
@@ -65,10 +67,12 @@ class BreakerPolicy(_Strict):
 class Endpoint(_Strict):
     """A receiver's address and how to talk to it: what every kind of endpoint declares.
 
-    The concrete endpoints are ``RestEndpoint`` (``kind: rest``, the default) and
-    ``SoapEndpoint`` (``kind: soap``).  ``Endpoint(...)`` and ``Endpoint.model_validate(...)``
-    build the one their ``kind`` names, so code and files written before SOAP existed keep
-    working unchanged; ``isinstance(endpoint, Endpoint)`` holds for every kind.
+    Each kind's own fields are declared by the egress that serves it (its
+    ``endpoint_model``): ``RestEndpoint`` (``kind: rest``, the default, in
+    ``exchange.egress.rest_endpoint``), ``SoapEndpoint`` (``kind: soap``) and any plug-in
+    kind's model.  ``Endpoint(...)`` and ``Endpoint.model_validate(...)`` build the one
+    their ``kind`` names, so code and files written before SOAP existed keep working
+    unchanged; ``isinstance(endpoint, Endpoint)`` holds for every kind.
     """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
@@ -98,110 +102,29 @@ class Endpoint(_Strict):
         return super().model_validate(obj, **options)
 
 
-class RestEndpoint(Endpoint):
-    """``kind: rest``: the document is POSTed (or PUT) as the body of an HTTP request."""
-
-    kind: Literal["rest"] = "rest"
-    url: str = Field(pattern=r"^https?://")
-    method: Literal["POST", "PUT"] = "POST"
-
-
-class SoapEndpoint(Endpoint):
-    """``kind: soap``: the document is the body element of a WSDL operation's request.
-
-    ``wsdl`` is a path relative to the routes folder (where the endpoint file is) or an
-    http(s) URL.  By default the document is the operation's body element itself
-    (document/literal); ``part`` names the child of a wrapper element (wrapped
-    document/literal, rpc/literal) that the document goes into instead.  ``username`` and
-    ``password`` add a WS-Security UsernameToken; ``${VAR}`` in them, as in ``headers``,
-    is read from the environment when the hub sends.
-    """
-
-    kind: Literal["soap"]
-    wsdl: str = Field(min_length=1, description="routes/-relative path or http(s) URL.")
-    service: str = Field(min_length=1)
-    port: str = Field(min_length=1)
-    operation: str = Field(min_length=1)
-    address: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        description="URL to post to; default: the port's soap:address in the WSDL.",
-    )
-    part: str | None = Field(
-        default=None, description="Child of the body's wrapper element the document goes in."
-    )
-    username: str | None = None
-    password: str | None = None
-
-    # Where relative WSDL paths start and what a local WSDL may read: the routes folder
-    # the endpoint was loaded from (the loader passes it as validation context).
-    _routes_dir: Path | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _locate_wsdl(self, info: ValidationInfo) -> SoapEndpoint:
-        if (self.username is None) != (self.password is None):
-            raise ValueError(
-                "username and password go together (a WS-Security UsernameToken); "
-                "give both or neither"
-            )
-        context = info.context if isinstance(info.context, Mapping) else {}
-        routes_dir = context.get("routes_dir")
-        if self.wsdl_is_url:
-            return self
-        if "://" in self.wsdl:
-            raise ValueError(
-                f"wsdl {self.wsdl!r}: give an http(s) URL or a file path relative to the "
-                "routes folder (e.g. wsdl/tax-bureau.wsdl)"
-            )
-        if routes_dir is not None:
-            base = Path(routes_dir).resolve()
-            location = (base / self.wsdl).resolve()
-            if not location.is_relative_to(base):
-                raise ValueError(
-                    f"wsdl {self.wsdl!r} lies outside the routes folder {base}; "
-                    "copy the WSDL (and what it imports) into routes/, e.g. routes/wsdl/"
-                )
-            self._routes_dir = base
-        return self
-
-    @property
-    def wsdl_is_url(self) -> bool:
-        return self.wsdl.startswith(("http://", "https://"))
-
-    @property
-    def wsdl_location(self) -> str:
-        """The WSDL's URL, or the absolute path of the local file."""
-        if self.wsdl_is_url:
-            return self.wsdl
-        base = self._routes_dir if self._routes_dir is not None else Path.cwd()
-        return str((base / self.wsdl).resolve())
-
-    @property
-    def wsdl_root(self) -> str:
-        """What the WSDL and everything it imports must come from: the routes folder for a
-        local WSDL (its own folder when built outside a routes folder), the WSDL's scheme,
-        host and port for a URL."""
-        if self.wsdl_is_url:
-            parts = urlsplit(self.wsdl)
-            return f"{parts.scheme}://{parts.netloc}"
-        if self._routes_dir is not None:
-            return str(self._routes_dir)
-        return str(Path(self.wsdl_location).parent)
-
-
-ENDPOINT_KINDS: Mapping[str, type[Endpoint]] = {"rest": RestEndpoint, "soap": SoapEndpoint}
-
-
 def endpoint_class(kind: object) -> type[Endpoint]:
-    """The endpoint model of ``kind``; ValueError naming the known kinds otherwise."""
-    found = ENDPOINT_KINDS.get(kind) if isinstance(kind, str) else None
-    if found is None:
-        close = difflib.get_close_matches(str(kind), list(ENDPOINT_KINDS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"kind {kind!r} is not an endpoint kind{hint}; use one of: " + ", ".join(ENDPOINT_KINDS)
-        )
-    return found
+    """The endpoint model of ``kind``: the ``endpoint_model`` of the egress serving it.
+
+    Built-in kinds and plug-ins (entry point group ``exchange.egress``) alike;
+    ValueError naming the known kinds (and the closest one) otherwise.
+    """
+    from exchange.egress.kinds import endpoint_model  # the egress owns its model
+
+    return endpoint_model(kind)
+
+
+def __getattr__(name: str) -> Any:
+    # RestEndpoint and SoapEndpoint moved beside their egress; importing them from here
+    # keeps working. Resolved on first access because those modules import this one.
+    if name == "RestEndpoint":
+        from exchange.egress.rest_endpoint import RestEndpoint
+
+        return RestEndpoint
+    if name == "SoapEndpoint":
+        from exchange.egress.soap_endpoint import SoapEndpoint
+
+        return SoapEndpoint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Destination(_Strict):
@@ -217,6 +140,21 @@ class Match(_Strict):
     message_type: str | None = Field(default=None, description="Schema name or {ns}local.")
     senders: list[str] | None = None
     xpath: list[str] = Field(default_factory=list, description="All must be true.")
+    versions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description='Schema versions the route takes (e.g. ["1.0"]); every version if absent.',
+    )
+
+    @model_validator(mode="after")
+    def _dotted_versions(self) -> Match:
+        bad = [v for v in self.versions or () if not _DOTTED.match(v)]
+        if bad:
+            raise ValueError(f'versions: {bad[0]!r} is not a dotted version such as "1.0"')
+        return self
+
+
+_DOTTED = re.compile(r"^\d+(\.\d+)*$")
 
 
 class Route(_Strict):

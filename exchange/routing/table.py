@@ -6,6 +6,10 @@ type, and the candidate routes for a (sender, message type) pair are worked
 out on first use and cached.  When none of the candidates has a predicate the
 whole answer is cached too.  The lists are short (one entry per route), so a
 call costs a dictionary lookup plus the predicates that really have to run.
+
+Several versions of a message type live side by side: a route whose ``match`` names
+``versions`` takes only those (so v1 senders can keep reaching an old receiver while v2
+goes elsewhere); a route without it takes every version.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from exchange.routing.loader import load_files
 from exchange.routing.model import Endpoint, Route, SenderPolicy
 from exchange.routing.predicates import PredicateError, compile_predicate, is_true
 from exchange.routing.problems import LintProblem, display_path, sort_key
+from exchange.schemas.manifest import version_key
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,11 @@ class _CompiledRoute:
     senders: frozenset[str] | None
     predicates: tuple[tuple[str, etree.XPath], ...]
     destinations: tuple[RoutedDestination, ...]
+    #: version keys the route takes ("1" and "1.0" are one), None for every version
+    versions: frozenset[tuple[int, ...]] | None = None
+
+    def takes_version(self, version: str | None) -> bool:
+        return self.versions is None or version is None or _key(version) in self.versions
 
     def predicates_hold(self, document: etree._ElementTree) -> bool:
         for expression, predicate in self.predicates:
@@ -107,7 +117,7 @@ class RoutingTable:
             code: None if "*" in policy.may_send else frozenset(policy.may_send)
             for code, policy in self._senders.items()
         }
-        self._plans: dict[tuple[str, frozenset[str]], _Plan] = {}
+        self._plans: dict[tuple[str, frozenset[str], str | None], _Plan] = {}
 
     @classmethod
     def load(cls, routes_dir: Path) -> RoutingTable:
@@ -141,17 +151,24 @@ class RoutingTable:
         return self._senders
 
     def destinations_for(
-        self, *, sender: str, type_names: frozenset[str], document: etree._ElementTree
+        self,
+        *,
+        sender: str,
+        type_names: frozenset[str],
+        document: etree._ElementTree,
+        version: str | None = None,
     ) -> list[RoutedDestination]:
         """Where a message goes, in file order, each endpoint once (first route wins).
 
         ``type_names`` holds every name the message type is known by (schema
-        name and ``{namespace}local``).  An empty list means no route matched.
+        name and ``{namespace}local``); ``version`` is the schema version the
+        message was validated against (None: routes are not told apart by
+        version).  An empty list means no route matched.
         """
-        key = (sender, type_names)
+        key = (sender, type_names, version)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plan(sender, type_names)
+            plan = self._plan(sender, type_names, version)
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
@@ -176,14 +193,14 @@ class RoutingTable:
         allowed = self._may_send[sender]
         return allowed is None or not allowed.isdisjoint(type_names)
 
-    def _plan(self, sender: str, type_names: frozenset[str]) -> _Plan:
+    def _plan(self, sender: str, type_names: frozenset[str], version: str | None) -> _Plan:
         indices = set(self._any_type)
         for name in type_names:
             indices.update(self._by_type.get(name, ()))
         routes = tuple(
             route
             for route in (self._compiled[i] for i in sorted(indices))
-            if route.senders is None or sender in route.senders
+            if (route.senders is None or sender in route.senders) and route.takes_version(version)
         )
         if any(route.predicates for route in routes):
             return _Plan(routes, None)
@@ -215,7 +232,22 @@ class RoutingTable:
             adapters = None if destination.adapters is None else tuple(destination.adapters)
             destinations.append(RoutedDestination(route.name, endpoint, adapters))
         senders = None if route.match.senders is None else frozenset(route.match.senders)
-        return _CompiledRoute(route.name, senders, predicates, tuple(destinations))
+        versions = route.match.versions
+        return _CompiledRoute(
+            route.name,
+            senders,
+            predicates,
+            tuple(destinations),
+            None if versions is None else frozenset(_key(v) for v in versions),
+        )
+
+
+def _key(version: str) -> tuple[int, ...]:
+    # A version the model let through is dotted numbers; anything else matches nothing.
+    try:
+        return version_key(version)
+    except ValueError:
+        return ()
 
 
 def format_problems(routes_dir: Path, problems: Sequence[LintProblem]) -> str:

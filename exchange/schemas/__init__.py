@@ -1,10 +1,12 @@
-"""Message schemas: compile once, look up by type and version, validate (XSD + business rules).
+"""Message schemas: look up by type and version, validate (XSD + business rules).
 
 A hub home's ``schemas/`` folder holds one folder per message type and version
 (``schemas/<name>/<version>/``) with ``manifest.yaml``, the XSD(s) and samples; see
 :mod:`exchange.schemas.manifest` for the manifest format and :mod:`exchange.schemas.rules` for
 the built-in business rules. Schemas are compiled offline: imports resolve inside the schema's
-folder or to the W3C schemas shipped in ``exchange/schemas/w3c/``.
+folder or to the W3C schemas shipped in ``exchange/schemas/w3c/``. Loading reads manifests only;
+a schema is compiled when first used (or by ``compile_all()``, which the hub calls at start and
+on reload) and kept in a process-wide cache by its folder's content (``exchange.schemas.cache``).
 
     registry = SchemaRegistry.load(home / "schemas")
     schema = registry.for_document(tree)

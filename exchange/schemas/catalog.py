@@ -28,6 +28,8 @@ NAMESPACES: dict[str, Path] = {
 # no trailing slash), so the https spellings match too.
 _LOCATIONS: dict[str, Path] = {
     "http://www.w3.org/2001/xml.xsd": _XML_XSD,
+    # Dublin Core's schemas (dc.xsd, dcterms.xsd) import this older dated location.
+    "http://www.w3.org/2001/03/xml.xsd": _XML_XSD,
     "http://www.w3.org/2009/01/xml.xsd": _XML_XSD,
     "http://www.w3.org/XML/1998/namespace": _XML_XSD,
     "http://www.w3.org/2000/09/xmldsig#": _XMLDSIG_XSD,

@@ -6,6 +6,13 @@ attribute and turns each failure into a Problem with the node's line and path.
 
 ``rule: python:rules.py:function_name`` loads ``function_name`` from ``rules.py`` in the schema
 folder; the function takes the text and returns an error message or None, like the built-ins.
+
+Rule ids are found in ``RULE_KINDS`` (``exchange.plugins``): the built-ins of
+``exchange.schemas.rules`` plus the entry point group ``exchange.rules``, whose entries
+name such a function in an installed package::
+
+    [project.entry-points."exchange.rules"]
+    licence-no = "permits.rules:licence_number"
 """
 
 from __future__ import annotations
@@ -20,10 +27,20 @@ from typing import Any, cast
 
 from lxml import etree
 
-from exchange.errors import ConfigError, Problem
+from exchange.errors import ConfigError, PluginError, Problem
+from exchange.plugins import PluginRegistry
 from exchange.schemas.rules import BUILTIN_RULES, Rule
 
 PYTHON_PREFIX = "python:"
+ENTRY_POINT_GROUP = "exchange.rules"
+
+RULE_KINDS: PluginRegistry[Rule] = PluginRegistry(
+    "business-rule",
+    ENTRY_POINT_GROUP,
+    BUILTIN_RULES,
+    check=callable,
+    expected="a function that takes the text and returns an error message or None",
+)
 
 
 @dataclass(frozen=True)
@@ -128,15 +145,19 @@ def bind_rule(
 def _resolve(rule_id: str, folder: Path, where: str) -> Rule:
     if rule_id.startswith(PYTHON_PREFIX):
         return _load_python_rule(rule_id, folder, where)
-    function = BUILTIN_RULES.get(rule_id)
-    if function is None:
-        close = difflib.get_close_matches(rule_id, list(BUILTIN_RULES), n=1)
+    if rule_id not in RULE_KINDS:
+        known = RULE_KINDS.kinds()
+        close = difflib.get_close_matches(rule_id, known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"{where}: unknown rule {rule_id!r}; {hint}built-in rules are "
-            f"{', '.join(sorted(BUILTIN_RULES))}, or use python:FILE.py:FUNCTION"
+            f"{where}: unknown rule {rule_id!r}; {hint}known rules are "
+            f"{', '.join(known)}, or use python:FILE.py:FUNCTION "
+            f"(installed packages add rules in the entry point group '{ENTRY_POINT_GROUP}')"
         )
-    return function
+    try:
+        return RULE_KINDS.get(rule_id)
+    except PluginError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def _load_python_rule(rule_id: str, folder: Path, where: str) -> Rule:

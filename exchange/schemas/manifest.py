@@ -45,6 +45,7 @@ _OPTIONAL = (
     "xsd_version",
     "namespaces",
     "rules",
+    "accepted_breaks",
 )
 #: How a new version must relate to the one before it (``exchange schemas check``).
 COMPATIBILITY_MODES = ("BACKWARD", "FORWARD", "FULL", "NONE")
@@ -91,6 +92,9 @@ class Manifest:
     descriptions: dict[str, str] = field(default_factory=dict)
     owner: str | None = None
     compatibility: str = "BACKWARD"
+    #: breaks of the compatibility policy accepted with ``--force`` (written by
+    #: exchange.schemas.compat: against, mode, at, breaks), kept as the file says
+    accepted_breaks: dict[str, Any] | None = None
 
     @property
     def description(self) -> str | None:
@@ -119,6 +123,8 @@ class Manifest:
             "namespaces": dict(self.namespaces),
             "rules": [{"rule": r.rule, "path": r.path} for r in self.rules],
         }
+        if self.accepted_breaks is not None:
+            data["accepted_breaks"] = self.accepted_breaks
         for key in ("title", "description", "owner", "compatibility"):
             if data[key] is None:
                 del data[key]
@@ -190,7 +196,19 @@ def parse_manifest(data: Any, folder: Path) -> Manifest:
         xsd_version=xsd_version,
         namespaces=_namespaces(data.get("namespaces"), where),
         rules=_rules(data.get("rules"), where),
+        accepted_breaks=_accepted_breaks(data.get("accepted_breaks"), where),
     )
+
+
+def _accepted_breaks(value: Any, where: Path) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("breaks"), list):
+        raise ConfigError(
+            f"{where}: accepted_breaks must be a mapping with a breaks list (written by "
+            "`exchange schemas add --force`); restore it or remove the key"
+        )
+    return dict(value)
 
 
 def _localized(data: dict[str, Any], key: str, where: Path) -> dict[str, str]:

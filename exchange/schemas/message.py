@@ -1,4 +1,11 @@
-"""One message type at one version: its compiled schema, its business rules, its samples."""
+"""One message type at one version: its compiled schema, its business rules, its samples.
+
+Compiling is lazy: :meth:`MessageSchema.from_manifest` with ``compile=False`` (what
+``SchemaRegistry.load`` does) only reads the manifest and binds the rules; the XSD is compiled
+on the first :meth:`~MessageSchema.validate` (or :meth:`~MessageSchema.compile`), once, through
+the process-wide cache of :mod:`exchange.schemas.cache`. After that, validate costs one
+attribute check more than an eagerly compiled schema did.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,10 @@ from typing import Any, cast
 from lxml import etree
 
 from exchange.errors import ConfigError, Problem
-from exchange.schemas import compiler
+from exchange.schemas import cache, compiler
 from exchange.schemas.checks import BusinessRule, bind_rule
 from exchange.schemas.manifest import Manifest
-from exchange.schemas.sources import global_elements
+from exchange.schemas.sources import declared_elements
 
 XsdCheck = Callable[[etree._ElementTree], list[Problem]]
 
@@ -23,8 +30,8 @@ XsdCheck = Callable[[etree._ElementTree], list[Problem]]
 class MessageSchema:
     """A registered message type; :meth:`validate` is the hot path of ingress and router.
 
-    Built by :meth:`from_manifest` (which compiles the XSD once); the check fields are not
-    part of equality or repr.
+    Built by :meth:`from_manifest`; the XSD is compiled at the first :meth:`validate` or
+    :meth:`compile`, whichever comes first. The check fields are not part of equality or repr.
     """
 
     name: str
@@ -39,6 +46,9 @@ class MessageSchema:
     xsd_check: XsdCheck | None = field(default=None, repr=False, compare=False)
     #: what the folder's manifest.yaml says (owner, titles, descriptions, compatibility policy)
     manifest: Manifest | None = field(default=None, repr=False, compare=False)
+    _compile_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def qname(self) -> str:
@@ -46,40 +56,56 @@ class MessageSchema:
         return f"{{{self.namespace}}}{self.root}"
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> MessageSchema:
-        """Compile the manifest's XSD and bind its rules; ConfigError naming the file if not."""
-        xsd_path = manifest.xsd_path
+    def from_manifest(cls, manifest: Manifest, *, compile: bool = True) -> MessageSchema:
+        """The schema the manifest describes, its rules bound; compiled now unless
+        ``compile`` is False. ConfigError naming the file and the fix if it is wrong."""
         where = str(manifest.path)
-        if manifest.xsd_version == "1.1":
-            xsd_check: XsdCheck = _Xsd11Check(
-                compiler.compile_xmlschema(xsd_path, manifest.folder, xsd_version="1.1")
-            )
-        else:
-            xsd_check = _LxmlCheck(compiler.compile_lxml(xsd_path, manifest.folder))
-        declared = global_elements(xsd_path)
-        qname = f"{{{manifest.namespace}}}{manifest.root}"
-        if qname not in declared:
-            raise ConfigError(
-                f"{where}: namespace and root name {qname}, but {manifest.xsd} declares "
-                f"{', '.join(declared) or 'no global element'}; fix namespace or root"
-            )
         rules = tuple(
             bind_rule(spec.rule, spec.path, manifest.namespaces, manifest.folder, where)
             for spec in manifest.rules
         )
-        return cls(
+        schema = cls(
             name=manifest.name,
             version=manifest.version,
             namespace=manifest.namespace,
             root=manifest.root,
             title=manifest.title,
             folder=manifest.folder,
-            xsd_path=xsd_path,
+            xsd_path=manifest.xsd_path,
             xsd_version=manifest.xsd_version,
             rules=rules,
-            xsd_check=xsd_check,
             manifest=manifest,
         )
+        if compile:
+            schema.compile()
+        return schema
+
+    @property
+    def compiled(self) -> bool:
+        return self.xsd_check is not None
+
+    def compile(self) -> XsdCheck:
+        """Compile the XSD if not yet done (thread-safe); ConfigError naming the file if not."""
+        check = self.xsd_check
+        if check is not None:
+            return check
+        manifest = self.manifest
+        if manifest is None:
+            raise RuntimeError(f"{self.name} {self.version} was not built by from_manifest")
+        with self._compile_lock:
+            check = self.xsd_check
+            if check is None:
+                key = (
+                    cache.folder_digest(manifest.folder),
+                    manifest.xsd,
+                    manifest.xsd_version,
+                    manifest.namespace,
+                    manifest.root,
+                )
+                check = cache.compiled(key, lambda: _compile(manifest))
+                # Frozen for everyone else: the compiled check is set once, here, under the lock.
+                object.__setattr__(self, "xsd_check", check)
+        return check
 
     def validate(self, tree: etree._ElementTree) -> list[Problem]:
         """Every XSD error (rule "xsd"); then, only if the XSD passed, every business-rule error.
@@ -87,9 +113,10 @@ class MessageSchema:
         An empty list means the document is valid. A python: rule that raises is a fault of the
         schema set, not of the sender, and surfaces as ConfigError.
         """
-        if self.xsd_check is None:
-            raise RuntimeError(f"{self.name} {self.version} was not built by from_manifest")
-        problems = self.xsd_check(tree)
+        check = self.xsd_check
+        if check is None:
+            check = self.compile()
+        problems = check(tree)
         if problems:
             return problems
         for rule in self.rules:
@@ -101,6 +128,29 @@ class MessageSchema:
     def samples(self, kind: str = "valid") -> list[Path]:
         """Sample documents shipped with the schema: ``kind`` is "valid" or "invalid"."""
         return sorted((self.folder / "samples" / kind).glob("*.xml"))
+
+
+def _compile(manifest: Manifest) -> XsdCheck:
+    """Compile the manifest's XSD and check that it declares the manifest's root."""
+    xsd_path = manifest.xsd_path
+    xsd_check: XsdCheck
+    if manifest.xsd_version == "1.1":
+        xsd_check = _Xsd11Check(
+            compiler.compile_xmlschema(xsd_path, manifest.folder, xsd_version="1.1")
+        )
+    else:
+        xsd_check = _LxmlCheck(compiler.compile_lxml(xsd_path, manifest.folder))
+    declared = declared_elements(xsd_path)
+    qname = f"{{{manifest.namespace}}}{manifest.root}"
+    if qname not in declared:
+        listing = ", ".join(declared[:8]) + (
+            f" and {len(declared) - 8} more" if len(declared) > 8 else ""
+        )
+        raise ConfigError(
+            f"{manifest.path}: namespace and root name {qname}, but {manifest.xsd} declares "
+            f"{listing or 'no global element'}; fix namespace or root"
+        )
+    return xsd_check
 
 
 class _LxmlCheck:

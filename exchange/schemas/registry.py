@@ -1,4 +1,10 @@
-"""The registry of message types: every schema folder of a hub home, compiled once at load."""
+"""The registry of message types: every schema folder of a hub home, indexed without compiling.
+
+:meth:`SchemaRegistry.load` reads the manifests only (cheap: a tool that needs one type, such as
+``exchange schemas validate``, compiles just that one at its first validate);
+:meth:`SchemaRegistry.compile_all` compiles every type, which the hub does at start and on
+reload so that a broken schema is refused before it meets a message.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +36,11 @@ class SchemaRegistry:
 
     @classmethod
     def load(cls, schemas_dir: Path) -> SchemaRegistry:
-        """Compile every ``<name>/<version>/manifest.yaml`` under ``schemas_dir``.
+        """Read every ``<name>/<version>/manifest.yaml`` under ``schemas_dir`` (no compiling).
 
-        Raises ConfigError naming the folder or file and the fix on the first one that fails:
-        a hub must not start with half its schemas.
+        Raises ConfigError naming the folder or file and the fix on the first manifest, folder
+        or business rule that is wrong; XSD errors surface at :meth:`compile_all` or at the
+        type's first validate.
         """
         if not schemas_dir.is_dir():
             raise ConfigError(
@@ -52,8 +59,17 @@ class SchemaRegistry:
                     f"{folder.parent.name}/{folder.name}/; move the folder to "
                     f"{manifest.name}/{manifest.version}/ or fix the manifest"
                 )
-            registry._add(MessageSchema.from_manifest(manifest))
+            registry._add(MessageSchema.from_manifest(manifest, compile=False))
         return registry
+
+    def compile_all(self) -> None:
+        """Compile every schema not compiled yet (unchanged folders come from the cache).
+
+        Raises the ConfigError of the first folder that does not compile or whose manifest
+        names a root its XSD does not declare: a hub must not start with half its schemas.
+        """
+        for schema in self:
+            schema.compile()
 
     def _add(self, schema: MessageSchema) -> None:
         key = version_key(schema.version)

@@ -100,3 +100,23 @@ def global_elements(xsd_path: Path) -> list[str]:
                 if clark not in names:
                     names.append(clark)
     return names
+
+
+def declared_elements(xsd_path: Path) -> list[str]:
+    """Clark names of every global element of every local document the schema reaches.
+
+    The schema's own namespace comes first. A root may come from an imported namespace: a NIEM
+    subset schema imports ``niem-core.xsd``, whose ``nc:Person`` is the message's root.
+    """
+    documents = schema_documents(xsd_path)
+    names: list[str] = []
+    for doc in documents:
+        for element in doc.root.iterchildren(f"{_XS}element"):
+            name = element.get("name")
+            if name:
+                ns = doc.target_namespace
+                clark = f"{{{ns}}}{name}" if ns else name
+                if clark not in names:
+                    names.append(clark)
+    own = documents[0].target_namespace
+    return sorted(names, key=lambda clark: not clark.startswith(f"{{{own}}}"))

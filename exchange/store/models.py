@@ -276,3 +276,22 @@ class DocumentRow(Base):
     encoding: Mapped[str] = mapped_column(String(16), default="")
     body: Mapped[bytes] = mapped_column(LargeBinary)
     captured_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class SubscriptionRow(Base):
+    """A department's request to receive a message type, and the operator's decision on it
+    (exchange/store/subscriptions.py).  ``request`` is the request as given (JSON); ``file``
+    the routes file an approval wrote, relative to the hub home."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber: Mapped[str] = mapped_column(String(64), index=True)
+    message_type: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(300))
+    request: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # requested/approved/rejected
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file: Mapped[str | None] = mapped_column(String(500), nullable=True)

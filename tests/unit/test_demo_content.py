@@ -55,7 +55,18 @@ CANONICAL_NS = "urn:cn:gov:exchange:canonical:legal-entity:1"
 TAX_NS = "urn:cn:gov:chinatax:taxpayer-registration:1"
 HRSS_NS = "urn:cn:gov:mohrss:employer-registration:1"
 
-MANIFEST_KEYS = {"name", "version", "title", "namespace", "root", "xsd", "namespaces", "rules"}
+MANIFEST_KEYS = {
+    "name",
+    "version",
+    "title",
+    "description",
+    "owner",
+    "namespace",
+    "root",
+    "xsd",
+    "namespaces",
+    "rules",
+}
 ADAPTER_KEYS = {"name", "version", "kind", "source", "target", "title", "options"}
 _EXPECT = re.compile(r"^\s*expect:\s*(xsd|rule\s+([a-z-]+))\b")
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"

@@ -142,3 +142,13 @@ def test_refuses_a_missing_import(compile_schema: Callable[[Path, Path], Any]) -
     xsd = FIXTURES / "missing.xsd"
     with pytest.raises(ConfigError, match=r"gone\.xsd, which does not exist"):
         compile_schema(xsd, xsd.parent)
+
+
+@pytest.mark.parametrize("compile_schema", COMPILERS)
+def test_dublin_cores_dated_xml_xsd_location_is_answered_locally(
+    compile_schema: Callable[[Path, Path], Any],
+) -> None:
+    xsd = FIXTURES / "dublin-core-style.xsd"
+    assert catalog.local_copy("https://www.w3.org/2001/03/xml.xsd") == catalog.W3C_DIR / "xml.xsd"
+    compile_schema(xsd, xsd.parent)  # offline: a network fetch would be refused
+    assert _lxml_valid(xsd, '<t:title xmlns:t="urn:test:dc" xml:lang="zh">标题</t:title>')
