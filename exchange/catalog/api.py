@@ -20,8 +20,8 @@ from exchange.catalog.derive import catalogue_of
 from exchange.catalog.model import UnknownCatalogueType
 from exchange.catalog.requests import SubscriptionRequest
 from exchange.catalog.subscriptions import Refusal, SubscriptionDesk
-from exchange.errors import Forbidden, Unauthenticated
 from exchange.hub import Hub
+from exchange.ingress import callers
 from exchange.ingress.problems import problem
 from exchange.store import Identity
 from exchange.store.subscriptions import Subscriptions
@@ -193,19 +193,10 @@ def install(app: FastAPI, hub: Hub) -> None:
     )
 
     async def identify(request: Request) -> Identity:
-        value = request.headers.get("authorization", "")
-        scheme, _, token = value.partition(" ")
-        key = token.strip() if scheme.lower() == "bearer" else ""
-        identity = await hub.store.keys.identify(key) if key else None
-        if identity is None:
-            raise Unauthenticated("a valid key is needed: send 'Authorization: Bearer <key>'")
-        return identity
+        return await callers.caller(hub.store.keys, request.headers)
 
     async def operator(request: Request) -> Identity:
-        identity = await identify(request)
-        if not identity.is_operator:
-            raise Forbidden("this needs an operator key (exchange keys create NAME --operator)")
-        return identity
+        return await callers.operator(hub.store.keys, request.headers)
 
     async def body_of(request: Request) -> Any:
         try:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from exchange.errors import Forbidden, Unauthenticated
 from exchange.hub import Hub
-from exchange.ingress import openapi
+from exchange.ingress import callers, openapi
 from exchange.ingress.openapi import (
     HEADERS_TOO_LARGE,
     SECURED,
@@ -60,7 +59,7 @@ def install(app: FastAPI, hub: Hub) -> None:
 
     @app.post(RELOAD, summary="Reload schemas/, adapters/ and routes/ (operator)")
     async def reload(request: Request) -> JSONResponse:
-        who = await _operator(hub, request)
+        who = (await callers.operator(hub.store.keys, request.headers)).sender
         outcome = await hub.reloader.reload(reason=f"POST {RELOAD} by {who}")
         if outcome.refused:
             return problem(
@@ -72,15 +71,3 @@ def install(app: FastAPI, hub: Hub) -> None:
                 version=outcome.version,
             )
         return JSONResponse(outcome.as_json())
-
-
-async def _operator(hub: Hub, request: Request) -> str:
-    # As every other operator route (exchange/ingress/rest.py): a bearer key with the role.
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    key = token.strip() if scheme.lower() == "bearer" else ""
-    identity = await hub.store.keys.identify(key) if key else None
-    if identity is None:
-        raise Unauthenticated("a valid key is needed: send 'Authorization: Bearer <key>'")
-    if not identity.is_operator:
-        raise Forbidden("this needs an operator key (exchange keys create NAME --operator)")
-    return identity.sender

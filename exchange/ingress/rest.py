@@ -21,14 +21,14 @@ from exchange.catalog import api as catalog_api
 from exchange.envelope import HEADERS as ENVELOPE
 from exchange.errors import (
     ExchangeError,
-    Forbidden,
     PayloadTooLarge,
     RejectedMessage,
     Unauthenticated,
     UnsupportedMediaType,
 )
 from exchange.hub import Hub
-from exchange.ingress import admin, http_errors, openapi
+from exchange.ingress import admin, callers, http_errors, openapi
+from exchange.ingress.callers import bearer_key
 from exchange.ingress.paging import BadQuery, DeadLetterPage
 from exchange.ingress.problems import problem
 from exchange.ingress.readiness import readiness
@@ -50,12 +50,6 @@ def _rejection(exc: RejectedMessage) -> JSONResponse:
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="exchange"'
     return response
-
-
-def bearer_key(headers: Headers) -> str | None:
-    value = headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _is_xml(content_type: str | None) -> bool:
@@ -183,26 +177,13 @@ def create_app(hub: Hub) -> FastAPI:
         return _rejection(exc)
 
     async def identify(request: Request) -> Identity:
-        key = bearer_key(request.headers)
-        identity = await hub.store.keys.identify(key) if key else None
-        if identity is None:
-            raise Unauthenticated("a valid key is needed: send 'Authorization: Bearer <key>'")
-        return identity
+        return await callers.caller(hub.store.keys, request.headers)
 
     async def operator(request: Request) -> Identity:
-        identity = await identify(request)
-        if not identity.is_operator:
-            raise Forbidden("this needs an operator key (exchange keys create NAME --operator)")
-        return identity
+        return await callers.operator(hub.store.keys, request.headers)
 
     async def reader(request: Request) -> Identity:
-        identity = await identify(request)
-        if not identity.reads_any:
-            raise Forbidden(
-                "this needs an operator or viewer key (exchange keys create NAME --operator "
-                "or --viewer)"
-            )
-        return identity
+        return await callers.reader(hub.store.keys, request.headers)
 
     @app.post(
         SUBMIT,

@@ -29,7 +29,8 @@ from exchange import xml
 from exchange.errors import ExchangeError, Forbidden, Problem, RejectedMessage, Unauthenticated
 from exchange.hub import Hub
 from exchange.ingress import soap_service as service
-from exchange.ingress.rest import bearer_key, read_body, receive_body
+from exchange.ingress.callers import bearer_key
+from exchange.ingress.rest import read_body, receive_body
 from exchange.ingress.soap_envelope import (
     ENVELOPE_DEPTH,
     HUB,
