@@ -79,5 +79,8 @@ def configure(level: int, log_format: str) -> None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO: the commands that talk to a hub print its answer
+    # themselves, and the hub's own requests are in its traces.
+    logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     if log_format == "json":
         logging.captureWarnings(True)  # every line on stderr parses, warnings too
