@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exchange.errors import ConfigError
-from exchange.ruleset import RULE_FOLDERS, RuleSet, lint_home, rule_files, rules_version
+from exchange.ruleset import RULE_FOLDERS, RuleSet, rule_files, rules_version
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,9 @@ class RuleReloader:
     async def _reload(self, reason: str) -> ReloadOutcome:
         running = self._hub.rules
         try:
-            fresh, problems = await asyncio.to_thread(_load_and_lint, self._home)
+            fresh = await asyncio.to_thread(RuleSet.load_linted, self._home)
         except ConfigError as exc:
             return ReloadOutcome(running.version, False, _lines(str(exc)), reason)
-        if problems:
-            return ReloadOutcome(running.version, False, problems, reason)
         processes, problems = await self._reload_workers(fresh.version)
         if problems:
             return ReloadOutcome(running.version, False, problems, reason, processes)
@@ -339,14 +337,6 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def _load_and_lint(home: Path) -> tuple[RuleSet, list[str]]:
-    # Lint first: it names every problem of routes/ where loading stops at the first file.
-    errors = [str(p) for p in lint_home(home) if p.severity == "error"]
-    if errors:
-        raise ConfigError("\n".join(errors))
-    return RuleSet.load(home), []
 
 
 def _lines(text: str) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from exchange.adapters import AdapterRegistry
+from exchange.digests import files_digest
+from exchange.errors import ConfigError
 from exchange.routing import LintProblem, RoutingTable, lint
 from exchange.schemas import MessageSchema, SchemaRegistry
 
@@ -29,15 +30,30 @@ class RuleSet:
         Every schema is compiled here, so a broken one stops a start or is refused by a
         reload instead of failing the first message of its type.
         """
+        return cls._load(home, linted=False)
+
+    @classmethod
+    def load_linted(cls, home: Path) -> RuleSet:
+        """:meth:`load`, refused (ConfigError, one line per error) when ``routes/`` has lint
+        errors: the lint names every problem where loading stops at the first file."""
+        return cls._load(home, linted=True)
+
+    @classmethod
+    def _load(cls, home: Path, *, linted: bool) -> RuleSet:
         # Fingerprint first: files edited while loading then give a version that differs
         # from the next look, and the watcher loads again.
         version = rules_version(home)
         schemas = SchemaRegistry.load(home / "schemas")
         schemas.compile_all()
+        adapters = AdapterRegistry.load(home / "adapters")
+        if linted:
+            errors = [str(p) for p in _lint(home, schemas, adapters) if p.severity == "error"]
+            if errors:
+                raise ConfigError("\n".join(errors))
         return cls(
             home=home,
             schemas=schemas,
-            adapters=AdapterRegistry.load(home / "adapters"),
+            adapters=adapters,
             routing=RoutingTable.load(home / "routes"),
             version=version,
         )
@@ -76,14 +92,7 @@ def rule_files(home: Path) -> list[Path]:
 
 def rules_version(home: Path) -> str:
     """12 hex characters of sha256 over every rule file's relative path and bytes."""
-    digest = hashlib.sha256()
-    for path in rule_files(home):
-        name = path.relative_to(home).as_posix().encode()
-        data = path.read_bytes()
-        # Lengths first, so no two different sets of files can hash the same stream.
-        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
-        digest.update(data)
-    return digest.hexdigest()[:VERSION_LENGTH]
+    return files_digest(home, rule_files(home))[:VERSION_LENGTH]
 
 
 def lint_home(home: Path) -> list[LintProblem]:
@@ -94,7 +103,10 @@ def lint_home(home: Path) -> list[LintProblem]:
     """
     schemas = SchemaRegistry.load(home / "schemas")
     schemas.compile_all()
-    adapters = AdapterRegistry.load(home / "adapters")
+    return _lint(home, schemas, AdapterRegistry.load(home / "adapters"))
+
+
+def _lint(home: Path, schemas: SchemaRegistry, adapters: AdapterRegistry) -> list[LintProblem]:
     versions: dict[str, set[str]] = {}
     for schema in schemas:
         for name in (schema.name, schema.qname):

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from exchange.adapters.base import NAME_PATTERN, AdapterSpec
 from exchange.adapters.kinds import AdapterKinds, KindConfig, default_kinds
-from exchange.adapters.problems import AdapterConfigError
+from exchange.adapters.problems import AdapterConfigError, not_yaml
 from exchange.plugins import PluginError
 
 MANIFEST = "adapter.yaml"
@@ -92,10 +92,7 @@ def read_manifest(path: Path, kinds: AdapterKinds | None = None) -> Manifest:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise AdapterConfigError([f"{where}: not valid YAML ({reason}); fix the syntax"]) from exc
+        raise not_yaml(path, exc) from exc
     if not isinstance(data, dict):
         raise AdapterConfigError(
             [f"{path}: must be a mapping of keys (name, version, kind, source, target, ...)"]

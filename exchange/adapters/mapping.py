@@ -76,7 +76,7 @@ from exchange.adapters.mapping_xslt import (
     trim,
     upper,
 )
-from exchange.adapters.problems import AdapterConfigError
+from exchange.adapters.problems import AdapterConfigError, not_yaml
 from exchange.envelope import Envelope
 from exchange.errors import TranslationError
 
@@ -180,10 +180,7 @@ def _read(path: Path) -> dict[Any, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise AdapterConfigError([f"{path}: cannot read the mapping file ({exc})"]) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise AdapterConfigError([f"{where}: not valid YAML ({reason}); fix the syntax"]) from exc
+        raise not_yaml(path, exc) from exc
     if not isinstance(data, dict):
         raise AdapterConfigError(
             [f"{path}: a mapping file is a YAML mapping with target: and fields:"]

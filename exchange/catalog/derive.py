@@ -70,8 +70,8 @@ def _version(schema: MessageSchema) -> VersionEntry:
         folder=folder,
         xsd=schema.xsd_path.relative_to(folder).as_posix(),
         xsd_files=_files(folder, folder.rglob("*.xsd"), skip=("samples",)),
-        samples_valid=_files(folder, (folder / "samples" / "valid").glob("*.xml")),
-        samples_invalid=_files(folder, (folder / "samples" / "invalid").glob("*.xml")),
+        samples_valid=_files(folder, schema.samples("valid")),
+        samples_invalid=_files(folder, schema.samples("invalid")),
         compatibility=manifest.compatibility if manifest else "BACKWARD",
     )
 

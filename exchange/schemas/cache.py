@@ -11,12 +11,13 @@ goes when the last one is dropped, so reloads do not grow the cache.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from exchange.digests import files_digest
 
 _IGNORED_TOP = {"samples", "manifest.yaml"}
 
@@ -29,18 +30,16 @@ compiles = 0
 
 def folder_digest(folder: Path) -> str:
     """sha256 over the relative paths and bytes of the files a compile may read."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        parts = path.relative_to(folder).parts
-        if parts[0] in _IGNORED_TOP or any(p.startswith(".") or p == "__pycache__" for p in parts):
-            continue
-        if not path.is_file():
-            continue
-        name = "/".join(parts).encode()
-        data = path.read_bytes()
-        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
-        digest.update(data)
-    return digest.hexdigest()
+    return files_digest(
+        folder, (path for path in sorted(folder.rglob("*")) if _read_by_compile(folder, path))
+    )
+
+
+def _read_by_compile(folder: Path, path: Path) -> bool:
+    parts = path.relative_to(folder).parts
+    if parts[0] in _IGNORED_TOP or any(p.startswith(".") or p == "__pycache__" for p in parts):
+        return False
+    return path.is_file()
 
 
 def compiled(key: tuple[str, ...], build: Callable[[], Any]) -> Any:
